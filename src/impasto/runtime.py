@@ -1,0 +1,102 @@
+"""Where and how the numbers run: device, precision, CPU threads and allocator settings.
+
+Measured on a 2-core AVX-512 CPU (issue 3): a bfloat16 network (weights converted once, not autocast, which
+recasts frozen weights every call) with channels_last memory halves
+the network's time against float32; glibc giving big buffers back to the OS after every step
+costs a page-fault storm, so we ask it to keep them; threads beyond the physical cores slow
+oneDNN down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ImpastoError
+
+log = logging.getLogger("impasto")
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    dtype: torch.dtype  # the network's weights and activations; losses are always float32
+
+    @property
+    def label(self) -> str:
+        return f"{self.device.type}/{'bf16' if self.dtype == torch.bfloat16 else 'fp32'}"
+
+
+def physical_cores() -> int:
+    """Cores we may run on, counting SMT siblings once."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+        try:
+            with open(path) as handle:
+                cores.add(handle.read().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+@functools.lru_cache(maxsize=None)
+def tune_cpu() -> None:
+    """Once per process: threads = physical cores, and keep freed memory in the process."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(physical_cores())
+    if sys.platform.startswith("linux"):
+        libc_name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(libc_name)
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+        except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+            log.debug("mallopt not available; allocator left as is")
+
+
+def _bf16_pays(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported())
+    return False
+
+
+def resolve(device: str, precision: str) -> Runtime:
+    """Turn the user's 'auto' choices into a concrete device and dtype, or say why not."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ImpastoError("device cuda asked for, but this PyTorch sees no CUDA GPU")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ImpastoError("device mps asked for, but this PyTorch sees no Apple GPU")
+    dev = torch.device(device)
+    if precision == "bf16":
+        if dev.type == "mps":
+            raise ImpastoError("bf16 is not supported on mps; use --precision fp32")
+        dtype = torch.bfloat16
+    elif precision == "fp32":
+        dtype = torch.float32
+    else:
+        dtype = torch.bfloat16 if _bf16_pays(dev) else torch.float32
+    if dev.type == "cpu":
+        tune_cpu()
+    return Runtime(dev, dtype)

@@ -1,0 +1,218 @@
+"""The typed Python API: `stylize(content, style, **options) -> PIL.Image`.
+
+It wires the pieces: images -> VGG features -> loss targets per scale -> pixel optimisation,
+coarse to fine. It never prints; progress goes to the optional callback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .config import StyleConfig
+from .errors import ImpastoError
+from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, resize_longest, tensor_to_pil
+from .losses import ContentLoss, StyleLoss, gram_matrix
+from .optimize import Objective, StepInfo, Term, optimise
+from .pyramid import Scale, schedule
+from .runtime import Runtime, resolve
+from .vgg import VGGFeatures, VGGWeights, load_weights
+
+log = logging.getLogger("impasto")
+
+
+@dataclass
+class Progress:
+    """Handed to the callback after every iteration."""
+
+    scale: int  # 1-based
+    scales: int
+    size: tuple[int, int]  # (width, height) of this scale
+    iteration: int  # within this scale, 1-based
+    iterations: int  # budget of this scale
+    step: int  # over all scales, 1-based
+    total_steps: int  # budget over all scales
+    loss: float
+    terms: dict[str, float]
+    elapsed: float
+    pixels: torch.Tensor = field(repr=False)
+
+    def image(self) -> Image.Image:
+        """The current image as PIL (converted on demand: it costs a copy)."""
+        return tensor_to_pil(self.pixels)
+
+
+Callback = Callable[[Progress], Optional[bool]]
+"""Return True to stop early; the best image so far is returned."""
+
+
+@dataclass
+class Result:
+    image: Image.Image
+    config: StyleConfig
+    trace: list[dict[str, float]]  # one row per iteration: scale, step, seconds, loss and its terms
+    stopped: str  # why the last scale ended: iterations, converged, callback, interrupted, nonfinite
+    seconds: float
+    runtime: str
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped in ("interrupted", "callback")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_weights(path: Optional[str]) -> VGGWeights:
+    return load_weights(path)
+
+
+def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    if isinstance(style, (list, tuple)):
+        if not style:
+            raise ImpastoError("at least one style image is needed")
+        return list(style)
+    return [style]
+
+
+class _Painter:
+    """State of one stylization: images, network, schedule; paints scale after scale."""
+
+    def __init__(self, content: Image.Image, styles: list[Image.Image], cfg: StyleConfig,
+                 runtime: Runtime, callback: Optional[Callback]):
+        self.content, self.styles, self.cfg, self.rt, self.callback = content, styles, cfg, runtime, callback
+        layers = list(cfg.content_layers) + list(cfg.style_layers)
+        vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
+        self.vgg = vgg.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
+        self.plan: list[Scale] = schedule(cfg.size, cfg.min_size, cfg.scales, cfg.iterations)
+        self.total_steps = sum(s.iterations for s in self.plan)
+        self.trace: list[dict[str, float]] = []
+        self.start = time.perf_counter()
+        self.best: Optional[torch.Tensor] = None
+
+    def _tensor(self, image: Image.Image, longest: int) -> torch.Tensor:
+        return pil_to_tensor(resize_longest(image, longest)).to(self.rt.device)
+
+    @torch.no_grad()
+    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.vgg(image.contiguous(memory_format=torch.channels_last))
+        return {k: v.float() for k, v in feats.items()}
+
+    def _objective(self, longest: int) -> Objective:
+        cfg = self.cfg
+        content_feats = self._features(self._tensor(self.content, longest))
+        style_size = max(16, round(longest * cfg.style_scale))
+        style_grams = [
+            {k: gram_matrix(v) for k, v in self._features(self._tensor(s, style_size)).items()}
+            for s in self.styles
+        ]
+        blend = [1.0 / len(self.styles)] * len(self.styles)
+        terms = [
+            Term("content", layer, cfg.content_weight * w, ContentLoss(content_feats[layer], cfg.normalize_losses))
+            for layer, w in cfg.content_layers.items()
+        ]
+        for layer, w in cfg.style_layers.items():
+            target = sum(b * g[layer] for b, g in zip(blend, style_grams))
+            terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses)))
+        return Objective(self.vgg, terms, cfg.tv_weight, self.rt)
+
+    def _start_image(self, size: tuple[int, int]) -> torch.Tensor:
+        width, height = size
+        if self.best is not None:
+            return F.interpolate(self.best, size=(height, width), mode="bicubic", align_corners=False)
+        init = self.cfg.init
+        content = pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
+        if init == "content":
+            return content
+        if init == "noise":
+            gen = torch.Generator().manual_seed(self.cfg.seed if self.cfg.seed is not None else
+                                                torch.seed())
+            noise = torch.randn((1, 3, height, width), generator=gen).to(self.rt.device)
+            mean = content.mean(dim=(2, 3), keepdim=True)
+            return (mean + 0.2 * noise).clamp(0, 1)
+        return pil_to_tensor(load_image(init).resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
+
+    def paint(self) -> Result:
+        stopped = "iterations"
+        step_base = 0
+        for index, scale in enumerate(self.plan):
+            size = fit_size(self.content.size, scale.longest)
+            objective = self._objective(scale.longest)
+            start = self._start_image(size)
+            hook = functools.partial(self._hook, index, scale, size, step_base)
+            loop = optimise(
+                start, objective, iterations=scale.iterations, optimizer=self.cfg.optimizer,
+                lr=self.cfg.lr, lbfgs_history=self.cfg.lbfgs_history,
+                tolerance=self.cfg.tolerance, window=self.cfg.window, hook=hook,
+            )
+            self.best, stopped = loop.best, loop.stopped
+            step_base += scale.iterations
+            log.info("scale %d/%d %dx%d: %s after %d iterations, loss %.4g",
+                     index + 1, len(self.plan), *size, stopped, len(loop.trace), loop.best_loss)
+            if stopped in ("interrupted", "callback"):
+                break
+        assert self.best is not None
+        final = fit_size(self.content.size, self.cfg.size)
+        image = tensor_to_pil(self._resize(self.best, final))
+        return Result(image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label)
+
+    @staticmethod
+    def _resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if tuple(pixels.shape[-2:]) == (size[1], size[0]):
+            return pixels
+        return F.interpolate(pixels, size=(size[1], size[0]), mode="bicubic", align_corners=False)
+
+    def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
+        elapsed = time.perf_counter() - self.start
+        self.trace.append({"scale": index + 1, "step": step_base + info.iteration, "seconds": elapsed,
+                           "loss": info.loss, **info.terms})
+        if self.callback is None:
+            return False
+        progress = Progress(index + 1, len(self.plan), size, info.iteration, scale.iterations,
+                            step_base + info.iteration, self.total_steps, info.loss, info.terms,
+                            elapsed, info.image)
+        return bool(self.callback(progress))
+
+
+def run(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    *,
+    config: Optional[StyleConfig] = None,
+    callback: Optional[Callback] = None,
+    **options,
+) -> Result:
+    """Stylize and return the image with its loss trace and timings. Options override `config`."""
+    try:
+        cfg = replace(config or StyleConfig(), **options)
+    except TypeError as exc:
+        raise ImpastoError(str(exc).replace("__init__()", "stylize()")) from None
+    cfg.validate()
+    runtime = resolve(cfg.device, cfg.precision)
+    content_image = load_image(content)
+    style_images = [load_image(s) for s in _as_list(style)]
+    if cfg.init not in ("noise", "content"):
+        load_image(cfg.init)  # fail now, not after the first scale
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)
+    return _Painter(content_image, style_images, cfg, runtime, callback).paint()
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    *,
+    config: Optional[StyleConfig] = None,
+    callback: Optional[Callback] = None,
+    **options,
+) -> Image.Image:
+    """Paint `content` in the style of `style` (a path, PIL image or array; or a list of them).
+
+    Keyword options are the fields of `StyleConfig` (size, style_weight, init, ...).
+    """
+    return run(content, style, config=config, callback=callback, **options).image

