@@ -1,0 +1,70 @@
+"""Command line of `impasto serve`: bind (loopback unless told otherwise), open a browser, run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import webbrowser
+from typing import Optional
+
+log = logging.getLogger("impasto.web")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="impasto serve",
+        description="Start the impasto web studio: upload two images, watch the painting, download it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this computer only; "
+                             "0.0.0.0 shares it with your network)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--open", action="store_true", help="open the studio in a web browser")
+    parser.add_argument("--max-upload-mb", type=float, default=20, help="largest upload accepted (default 20 MB)")
+    parser.add_argument("--queue", type=int, default=4, help="most jobs waiting at once (default 4)")
+    return parser
+
+
+def serve_main(argv: Optional[list[str]] = None) -> int:
+    """Run the studio until Ctrl-C; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"port must be from 1 to 65535, got {args.port}")
+    if args.max_upload_mb <= 0 or args.queue < 1:
+        parser.error("--max-upload-mb must be positive and --queue at least 1")
+    try:
+        import uvicorn
+
+        from .app import create_app
+    except ImportError as exc:
+        parser.exit(2, f"impasto serve: needs the web extra ({exc.name} is missing): "
+                       "pip install 'impasto[web]'\n")
+    host = args.host
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{args.port}/"
+    if host not in LOOPBACK:
+        log.warning("the studio is reachable from other computers at %s (no login)", url)
+    app = create_app(max_upload_mb=args.max_upload_mb, max_waiting=args.queue)
+    config = uvicorn.Config(app, host=host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    if args.open:
+        threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
+    log.warning("impasto studio at %s (Ctrl-C to stop)", url)
+    try:
+        server.run()
+    except OSError as exc:  # e.g. the port is taken
+        parser.exit(1, f"impasto serve: cannot listen on {url} ({exc.strerror or exc})\n")
+    return 0
+
+
+def _open_when_up(server: "object", url: str) -> None:
+    import time
+
+    for _ in range(100):
+        if getattr(server, "started", False):
+            webbrowser.open(url)
+            return
+        time.sleep(0.1)

@@ -1,0 +1,268 @@
+// impasto studio: plain JS, no build step. Talks to the JSON API in impasto/web/app.py.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const state = { config: null, images: { content: null, style: null }, jobs: new Map(), order: [],
+                current: null, streams: new Map(), shown: new Map() };
+const FINISHED = ["done", "cancelled", "failed"];
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error(body?.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function say(text) { $("#message").textContent = text || ""; }
+
+function fmtSeconds(s) {
+  if (s == null || !isFinite(s)) return "–";
+  s = Math.round(s);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
+// ---- image pickers ------------------------------------------------------------------
+
+function setImage(kind, ref, name, src) {
+  const box = $(`#pick-${kind}`), img = $(".drop img", box);
+  state.images[kind] = { ref, name };
+  img.src = src; img.hidden = false;
+  $(".hint", box).hidden = true;
+  $(".name", box).textContent = name;
+  $(".name", box).title = name;
+}
+
+async function upload(kind, file) {
+  say("");
+  const limit = state.config.max_upload_bytes;
+  if (file.size > limit) {
+    say(`${file.name}: file is too large (${(file.size / 1048576).toFixed(1)} MB); ` +
+        `the limit is ${limit / 1048576} MB`);
+    return;
+  }
+  const box = $(`#pick-${kind}`);
+  $(".name", box).textContent = `Uploading ${file.name}…`;
+  try {
+    const info = await api(`/api/uploads?name=${encodeURIComponent(file.name)}`, {
+      method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" } });
+    setImage(kind, info.id, `${info.name} (${info.width}×${info.height})`, URL.createObjectURL(file));
+  } catch (err) {
+    say(err.message);
+    const previous = state.images[kind];
+    $(".name", box).textContent = previous ? previous.name : "No image chosen";
+  }
+}
+
+function setupPicker(kind) {
+  const box = $(`#pick-${kind}`), drop = $(".drop", box), input = $("input[type=file]", box);
+  input.addEventListener("change", () => { if (input.files[0]) upload(kind, input.files[0]); input.value = ""; });
+  drop.addEventListener("click", () => input.click());
+  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault(); drop.classList.remove("over");
+    const file = e.dataTransfer.files[0];
+    if (file) upload(kind, file);
+  });
+  const sample = $(".sample", box);
+  sample.addEventListener("click", () => useSample(kind));
+  // The bundled defaults are offered (and preselected) only where this install has them.
+  const probe = new Image();
+  probe.onload = () => { sample.hidden = false; if (!state.images[kind]) useSample(kind); };
+  probe.src = `/api/samples/${kind}`;
+}
+
+function useSample(kind) {
+  setImage(kind, "sample", kind === "content" ? "Sample photo" : "Sample painting", `/api/samples/${kind}`);
+}
+
+// ---- options ------------------------------------------------------------------------
+
+function setupForm() {
+  const form = $("#options"), d = state.config.defaults;
+  form.size.value = d.size;
+  form.strength.value = Math.log10(d.style_weight).toFixed(1);
+  form.init.value = d.init;
+  form.quality.value = "standard";
+  const strength = () => { form.strength_out.value = `×${Math.round(10 ** Number(form.strength.value))}`; };
+  form.strength.addEventListener("input", strength); strength();
+  if (!state.config.preserve_color) {
+    form.preserve_color.disabled = true;
+    form.preserve_color.title = "Not available in this version of impasto";
+  } else {
+    form.preserve_color.value = d.preserve_color || "";
+  }
+  form.quality.addEventListener("change", () => {
+    $("#iterations-field").hidden = form.quality.value !== "custom";
+  });
+  form.addEventListener("submit", (e) => { e.preventDefault(); start(); });
+}
+
+function readOptions() {
+  const form = $("#options");
+  const options = { size: Number(form.size.value), init: form.init.value,
+                    style_weight: Math.round(10 ** Number(form.strength.value)) };
+  if (state.config.preserve_color) options.preserve_color = form.preserve_color.value || null;
+  let quality = form.quality.value;
+  if (quality === "custom") { options.iterations = form.iterations.value; quality = null; }
+  return { options, quality };
+}
+
+async function start() {
+  say("");
+  const { content, style } = state.images;
+  if (!content || !style) { say(`Choose a ${content ? "style" : "content"} image first.`); return; }
+  const { options, quality } = readOptions();
+  const button = $("#start");
+  button.disabled = true;
+  try {
+    const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ content: content.ref, style: style.ref, options, quality }) });
+    state.current = job.id;
+    watch(job.id);
+  } catch (err) {
+    say(err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- jobs ---------------------------------------------------------------------------
+
+function watch(id) {
+  if (state.streams.has(id)) return;
+  const source = new EventSource(`/api/jobs/${id}/events`);
+  state.streams.set(id, source);
+  source.onmessage = (e) => update(JSON.parse(e.data));
+  source.onerror = () => {
+    source.close(); state.streams.delete(id);
+    const job = state.jobs.get(id);
+    if (job && !FINISHED.includes(job.status)) setTimeout(() => watch(id), 1500);  // reconnect
+  };
+}
+
+function update(snap) {
+  const old = state.jobs.get(snap.id);
+  const losses = (old ? old.losses.slice(0, snap.losses_from) : []).concat(snap.losses);
+  const job = { ...snap, losses };
+  if (!old) state.order.push(snap.id);
+  state.jobs.set(snap.id, job);
+  if (FINISHED.includes(job.status)) {
+    const source = state.streams.get(job.id);
+    if (source) { source.close(); state.streams.delete(job.id); }
+  }
+  renderStrip();
+  if (state.current === job.id) renderCurrent();
+}
+
+function imageUrl(job) {
+  if (job.result) return `/api/jobs/${job.id}/result`;
+  if (job.preview) return `/api/jobs/${job.id}/preview?v=${job.preview}`;
+  return null;
+}
+
+function statusText(job) {
+  const p = job.progress;
+  switch (job.status) {
+    case "queued": return `Waiting — place ${job.position} in the queue`;
+    case "running": return p.scale ? `Painting — scale ${p.scale} of ${p.scales}` : "Preparing…";
+    case "done": return `Done in ${fmtSeconds(p.elapsed)}`;
+    case "cancelled": return job.result ? "Cancelled — the best image so far is kept" : "Cancelled before it started";
+    default: return `Failed: ${job.error}`;
+  }
+}
+
+function renderCurrent() {
+  const job = state.jobs.get(state.current);
+  if (!job) return;
+  const status = $("#status"), p = job.progress, img = $("#preview");
+  status.textContent = statusText(job);
+  status.className = `status ${job.status}`;
+  const url = imageUrl(job);
+  if (url && img.dataset.url !== url) { img.src = url; img.dataset.url = url; img.hidden = false; }
+  if (!url) { img.hidden = true; img.removeAttribute("src"); delete img.dataset.url; }
+  $("#stats").textContent = p.step ?
+    `${p.size[0]}×${p.size[1]} px · iteration ${p.iteration}/${p.iterations} (step ${p.step}/${p.total_steps})` +
+    ` · loss ${p.loss.toPrecision(4)} · ${fmtSeconds(p.elapsed)} elapsed` +
+    (job.status === "running" ? ` · about ${fmtSeconds(p.eta)} left` : "") : "";
+  drawCurve(job.losses);
+  $("#cancel").disabled = FINISHED.includes(job.status);
+  const download = $("#download");
+  download.classList.toggle("disabled", !job.result);
+  download.setAttribute("aria-disabled", String(!job.result));
+  if (job.result) download.href = `/api/jobs/${job.id}/result?download=1`;
+  else download.removeAttribute("href");
+  for (const fig of document.querySelectorAll(".strip figure")) {
+    fig.classList.toggle("selected", fig.dataset.id === job.id);
+  }
+}
+
+function drawCurve(losses) {
+  const canvas = $("#curve"), ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const values = losses.filter((v) => v > 0 && isFinite(v)).map(Math.log10);
+  if (values.length < 2) return;
+  const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
+  ctx.strokeStyle = "#b4492d"; ctx.lineWidth = 2; ctx.beginPath();
+  values.forEach((v, i) => {
+    const x = 6 + (i / (values.length - 1)) * (w - 12), y = 6 + (1 - (v - lo) / span) * (h - 12);
+    i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+  });
+  ctx.stroke();
+  ctx.fillStyle = "#6f6a60"; ctx.font = "11px system-ui";
+  ctx.fillText(`loss (log) ${(10 ** hi).toPrecision(3)} → ${(10 ** values[values.length - 1]).toPrecision(3)}`, 8, 14);
+}
+
+function renderStrip() {
+  const strip = $("#strip");
+  strip.textContent = "";
+  state.order.forEach((id, index) => {
+    const job = state.jobs.get(id), fig = document.createElement("figure");
+    fig.dataset.id = id;
+    fig.className = id === state.current ? "selected" : "";
+    const img = document.createElement("img");
+    const url = imageUrl(job);
+    if (url) img.src = url;
+    img.alt = `Result ${index + 1}`;
+    const caption = document.createElement("figcaption");
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = `#${index + 1} ${job.status}`;
+    caption.append(badge, ` · ${job.options.size}px · ${job.content_name} × ${job.style_name}`);
+    caption.title = caption.textContent;
+    fig.append(img, caption);
+    fig.addEventListener("click", () => { state.current = id; renderCurrent(); });
+    strip.append(fig);
+  });
+  if (!state.order.length) strip.innerHTML = '<p class="empty">Results will gather here to compare.</p>';
+}
+
+$("#cancel").addEventListener("click", async () => {
+  if (!state.current) return;
+  try { update(await api(`/api/jobs/${state.current}/cancel`, { method: "POST" })); }
+  catch (err) { say(err.message); }
+});
+
+// ---- start --------------------------------------------------------------------------
+
+async function main() {
+  try {
+    state.config = await api("/api/config");
+  } catch (err) {
+    say(`Cannot reach the impasto server: ${err.message}`);
+    return;
+  }
+  setupForm();
+  setupPicker("content");
+  setupPicker("style");
+  const jobs = await api("/api/jobs");  // earlier results of this server's session
+  for (const job of jobs) {
+    update(job);
+    if (!FINISHED.includes(job.status)) watch(job.id);
+  }
+  if (jobs.length) { state.current = jobs[jobs.length - 1].id; renderCurrent(); }
+}
+
+main();

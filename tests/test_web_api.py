@@ -1,0 +1,264 @@
+"""API tests of the web studio (`impasto serve`): uploads, jobs, progress stream, cancel, queue.
+
+Runs are real (real VGG weights) but tiny: 64 px, one scale, a few iterations.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette", reason="the web extra (starlette) is not installed")
+from starlette.testclient import TestClient  # noqa: E402
+
+from impasto.config import default  # noqa: E402
+from impasto.web.app import create_app  # noqa: E402
+from impasto.web.options import parse_options  # noqa: E402
+from impasto.web.server import _parser  # noqa: E402
+
+TINY = {"size": 64, "scales": 1, "iterations": [4]}
+LONG = {"size": 64, "scales": 1, "iterations": [2000]}  # only ever cancelled
+
+
+def png_bytes(seed: int, size: tuple[int, int] = (80, 60)) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(**kwargs: Any) -> TestClient:
+        client = TestClient(create_app(preview_interval=0.0, **kwargs))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def upload(client: TestClient, data: bytes, name: str = "photo.png") -> str:
+    response = client.post(f"/api/uploads?name={name}", content=data)
+    assert response.status_code == 200, response.text
+    return response.json()["id"]
+
+
+def start(client: TestClient, options: dict, content: str, style: str, **extra: Any) -> dict:
+    response = client.post("/api/jobs", json={"content": content, "style": style, "options": options, **extra})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait_for(client: TestClient, job_id: str, predicate: Callable[[dict], bool], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job_id}").json()
+        if predicate(state):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never got there; last state {state}")
+
+
+def events(client: TestClient, job_id: str) -> list[dict]:
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        return [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+
+
+def test_page_and_static_files_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>impasto studio</title>" in page.text
+    for path in ("/static/app.js", "/static/style.css"):
+        assert client.get(path).status_code == 200
+    assert "http" not in client.get("/static/app.js").text.split("\n", 1)[1].lower().replace("https://", "x")
+
+
+def test_config_reads_defaults_from_styleconfig(client: TestClient) -> None:
+    body = client.get("/api/config").json()
+    assert body["defaults"]["size"] == default("size")
+    assert body["defaults"]["style_weight"] == default("style_weight")
+    assert body["defaults"]["init"] == default("init")
+    assert body["max_upload_bytes"] == 20 * 1024 * 1024
+
+
+def test_upload_returns_id_and_size(client: TestClient) -> None:
+    response = client.post("/api/uploads?name=../../etc/cat.png", content=png_bytes(1, (80, 60)))
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["width"], body["height"], body["name"]) == (80, 60, "cat.png")
+
+
+def test_upload_of_text_named_jpg_gets_the_loaders_message(client: TestClient) -> None:
+    response = client.post("/api/uploads?name=notes.jpg", content=b"just some text, not a picture\n")
+    assert response.status_code == 415
+    assert response.json()["error"] == "notes.jpg: not an image Pillow can read"
+
+
+def test_empty_upload_is_refused(client: TestClient) -> None:
+    response = client.post("/api/uploads?name=empty.png", content=b"")
+    assert response.status_code == 415
+    assert response.json()["error"] == "empty.png: file is empty"
+
+
+def test_too_large_upload_is_refused_by_its_length(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_upload_mb=0.05)
+    response = client.post("/api/uploads?name=big.png", content=b"\0" * 60_000)
+    assert response.status_code == 413
+    assert response.json()["error"] == "big.png: file is too large (0.1 MB); the limit is 0.05 MB"
+
+
+def test_too_large_upload_without_length_is_cut_off(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_upload_mb=0.05)
+    chunks = (b"\0" * 10_000 for _ in range(100))  # chunked: no Content-Length to trust
+    response = client.post("/api/uploads?name=big.png", content=chunks)
+    assert response.status_code == 413
+    assert "the limit is 0.05 MB" in response.json()["error"]
+
+
+def test_client_paths_are_never_opened(client: TestClient) -> None:
+    for ref in ("/etc/passwd", "../pyproject.toml"):
+        response = client.post("/api/jobs", json={"content": ref, "style": ref, "options": TINY})
+        assert response.status_code == 400
+        assert "no longer on the server" in response.json()["error"]
+    image = upload(client, png_bytes(2))
+    response = client.post("/api/jobs", json={"content": image, "style": image,
+                                              "options": {**TINY, "init": "/etc/hostname"}})
+    assert response.status_code == 400 and "unknown init" in response.json()["error"]
+    response = client.post("/api/jobs", json={"content": image, "style": image, "options": {"weights": "/x"}})
+    assert response.status_code == 400 and "unknown option 'weights'" in response.json()["error"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"size": "big"}, "size must be an integer, got 'big'"),
+    ({"size": [1]}, "size must be a number, got [1]"),
+    ({"size": 8}, "size must be an integer from 16 to 8192, got 8"),
+    ({"size": 64.5}, "size must be an integer, got 64.5"),
+    ({"style_weight": -1}, "style weight must be a non-negative number, got -1.0"),
+    ({"iterations": "ten"}, "iterations must be an integer, got 'ten'"),
+])
+def test_bad_options_get_one_line_messages(client: TestClient, options: dict, message: str) -> None:
+    image = upload(client, png_bytes(3))
+    response = client.post("/api/jobs", json={"content": image, "style": image, "options": options})
+    assert response.status_code == 400
+    assert response.json()["error"] == message
+
+
+def test_quality_presets_scale_the_automatic_budget() -> None:
+    quick, fine = parse_options({"size": 320}, "quick"), parse_options({"size": 320}, "fine")
+    assert parse_options({"size": 320}, "standard").iterations is None
+    assert quick.iterations is not None and fine.iterations is not None
+    assert len(quick.iterations) == len(fine.iterations) == 2
+    assert all(4 * q <= f + 4 for q, f in zip(quick.iterations, fine.iterations))
+    assert parse_options({"size": 320, "iterations": "30, 10"}, "quick").iterations == [30, 10]
+
+
+def test_job_streams_progress_and_gives_a_png_with_metadata(client: TestClient) -> None:
+    content, style = upload(client, png_bytes(4), "street.png"), upload(client, png_bytes(5), "art.png")
+    job = start(client, TINY, content, style)
+    states = events(client, job["id"])
+    assert states[-1]["status"] == "done", states[-1]
+    steps = [s["progress"]["step"] for s in states if s["progress"]]
+    assert steps == sorted(steps) and steps[-1] == 4
+    previews = {s["preview"] for s in states}
+    assert len(previews - {0}) >= 2  # the image refreshed during the run
+    losses = [value for s in states for value in s["losses"]]
+    assert len(losses) == 4 and all(np.isfinite(losses))
+    assert states[-1]["progress"]["eta"] == 0
+    preview = client.get(f"/api/jobs/{job['id']}/preview")
+    assert preview.headers["content-type"] == "image/jpeg"
+
+    result = client.get(f"/api/jobs/{job['id']}/result?download=1")
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert result.headers["content-disposition"].startswith('attachment; filename="street-impasto-')
+    image = Image.open(io.BytesIO(result.content))
+    assert image.size == (64, 48)
+    assert image.info["impasto:size"] == "64" and image.info["impasto:content"] == "street.png"
+    assert image.info["impasto:stopped"] == "iterations"
+
+
+def test_cancel_keeps_the_best_image(client: TestClient) -> None:
+    image = upload(client, png_bytes(6))
+    job = start(client, {**LONG, "init": "content"}, image, image)
+    wait_for(client, job["id"], lambda s: s["progress"].get("step", 0) >= 2)
+    assert client.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    state = wait_for(client, job["id"], lambda s: s["status"] != "running", timeout=30)
+    assert state["status"] == "cancelled" and state["result"]
+    assert state["progress"]["step"] < 2000
+    result = Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/result").content))
+    assert result.info["impasto:stopped"] == "callback" and result.size == (64, 48)
+
+
+def test_one_job_runs_at_a_time_and_the_queue_has_a_limit(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_waiting=1)
+    image = upload(client, png_bytes(7))
+    first = start(client, LONG, image, image)
+    wait_for(client, first["id"], lambda s: s["status"] == "running")
+    second = start(client, TINY, image, image)
+    assert second["position"] == 1
+    full = client.post("/api/jobs", json={"content": image, "style": image, "options": TINY})
+    assert full.status_code == 429
+    assert full.json()["error"] == "the queue is full (1 jobs waiting); try again when one has finished"
+    assert client.get(f"/api/jobs/{second['id']}").json()["status"] == "queued"
+    assert client.get(f"/api/jobs/{second['id']}/result").status_code == 409
+
+    client.post(f"/api/jobs/{first['id']}/cancel")
+    assert events(client, second["id"])[-1]["status"] == "done"
+    assert client.get(f"/api/jobs/{first['id']}").json()["status"] == "cancelled"
+    listed = [job["id"] for job in client.get("/api/jobs").json()]
+    assert listed == [first["id"], second["id"]]
+
+
+def test_cancelling_a_waiting_job_drops_it(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_waiting=2)
+    image = upload(client, png_bytes(8))
+    first = start(client, LONG, image, image)
+    wait_for(client, first["id"], lambda s: s["status"] == "running")
+    second, third = start(client, TINY, image, image), start(client, TINY, image, image)
+    assert (second["position"], third["position"]) == (1, 2)
+    cancelled = client.post(f"/api/jobs/{second['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled" and not cancelled["result"]
+    assert client.get(f"/api/jobs/{third['id']}").json()["position"] == 1
+    assert client.get(f"/api/jobs/{second['id']}/result").status_code == 409
+    client.post(f"/api/jobs/{first['id']}/cancel")
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for path in ("/api/jobs/nope", "/api/jobs/nope/events", "/api/jobs/nope/result", "/api/jobs/nope/preview"):
+        response = client.get(path)
+        assert response.status_code == 404 and "no such job" in response.json()["error"]
+
+
+def test_samples_are_offered_when_bundled(client: TestClient) -> None:
+    samples = pytest.importorskip("impasto.samples", reason="impasto.samples not in this tree yet")
+    try:
+        samples.default_content()
+    except Exception as exc:  # e.g. scikit-image missing
+        pytest.skip(f"sample photo unavailable: {exc}")
+    response = client.get("/api/samples/content")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(response.content)).size) <= 320
+    assert client.get("/api/samples/other").status_code == 404
+
+
+def test_serve_binds_loopback_unless_told() -> None:
+    args = _parser().parse_args([])
+    assert (args.host, args.port, args.open) == ("127.0.0.1", 8000, False)
+    args = _parser().parse_args(["--host", "0.0.0.0", "--port", "9000", "--open"])
+    assert (args.host, args.port, args.open) == ("0.0.0.0", 9000, True)
