@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping, Union
+from typing import IO, Callable, Mapping, Union
 
 import numpy as np
 import torch
@@ -134,7 +134,6 @@ def output_format(path: str | os.PathLike) -> str:
 def check_writable(path: str | os.PathLike) -> None:
     """Fail before a long run, not after it, if the output cannot be written."""
     path = Path(path)
-    output_format(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImpastoError(f"{path}: folder {folder} does not exist")
@@ -150,12 +149,25 @@ def _umask() -> int:
     return mask
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Write atomically (temp file in the same folder, then rename): never a half-written file.
-
-    PNG files carry `metadata` as text chunks (the parameters used).
-    """
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through a temp file in the same folder, then rename: never a half-written file,
+    and an existing file is only replaced once the new one is complete (Ctrl-C included)."""
     path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ImpastoError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
+    """Save by extension, atomically. PNG files carry `metadata` as text chunks (the parameters used)."""
     fmt = output_format(path)
     check_writable(path)
     options: dict = {}
@@ -166,14 +178,4 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[st
         options["pnginfo"] = info
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ImpastoError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        raise
+    atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))

@@ -110,8 +110,9 @@ def optimise(
         opt.zero_grad(set_to_none=True)
         total, parts = objective(pixels)
         total.backward()
-        value = float(total)
-        terms = {k: float(v) for k, v in parts.items()}
+        total, parts = total.detach(), {k: v.detach() for k, v in parts.items()}
+        value = total.item()
+        terms = {k: v.item() for k, v in parts.items()}
         if not math.isfinite(value):
             stop.append("nonfinite")
             pixels.grad = torch.zeros_like(pixels)  # make the pending step a no-op

@@ -19,7 +19,8 @@ from PIL import Image
 from .config import StyleConfig
 from .errors import ImpastoError
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, resize_longest, tensor_to_pil
-from .losses import ContentLoss, StyleLoss, gram_matrix
+from .guided import Controls, prepare
+from .losses import ContentLoss, StyleLoss
 from .optimize import Objective, StepInfo, Term, optimise
 from .pyramid import Scale, schedule
 from .runtime import Runtime, resolve
@@ -42,11 +43,13 @@ class Progress:
     loss: float
     terms: dict[str, float]
     elapsed: float
-    pixels: torch.Tensor = field(repr=False)
+    eta: float  # seconds left if every scale runs its full budget (early stops make it shorter)
+    pixels: torch.Tensor = field(repr=False)  # what is optimised (grey with preserve_color='luminance')
+    finish: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda p: p, repr=False)
 
     def image(self) -> Image.Image:
-        """The current image as PIL (converted on demand: it costs a copy)."""
-        return tensor_to_pil(self.pixels)
+        """The current image as PIL, colours as in the output (converted on demand: it costs a copy)."""
+        return tensor_to_pil(self.finish(self.pixels))
 
 
 Callback = Callable[[Progress], Optional[bool]]
@@ -83,9 +86,9 @@ def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
 class _Painter:
     """State of one stylization: images, network, schedule; paints scale after scale."""
 
-    def __init__(self, content: Image.Image, styles: list[Image.Image], cfg: StyleConfig,
-                 runtime: Runtime, callback: Optional[Callback]):
-        self.content, self.styles, self.cfg, self.rt, self.callback = content, styles, cfg, runtime, callback
+    def __init__(self, controls: Controls, cfg: StyleConfig, runtime: Runtime, callback: Optional[Callback]):
+        self.controls, self.cfg, self.rt, self.callback = controls, cfg, runtime, callback
+        self.content = controls.content
         layers = list(cfg.content_layers) + list(cfg.style_layers)
         vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
         self.vgg = vgg.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
@@ -106,19 +109,16 @@ class _Painter:
     def _objective(self, longest: int) -> Objective:
         cfg = self.cfg
         content_feats = self._features(self._tensor(self.content, longest))
-        style_size = max(16, round(longest * cfg.style_scale))
-        style_grams = [
-            {k: gram_matrix(v) for k, v in self._features(self._tensor(s, style_size)).items()}
-            for s in self.styles
-        ]
-        blend = [1.0 / len(self.styles)] * len(self.styles)
+        targets = self.controls.style_targets(lambda image, side: self._features(self._tensor(image, side)),
+                                              longest, cfg.style_scale, list(cfg.style_layers), content_feats)
         terms = [
             Term("content", layer, cfg.content_weight * w, ContentLoss(content_feats[layer], cfg.normalize_losses))
             for layer, w in cfg.content_layers.items()
         ]
         for layer, w in cfg.style_layers.items():
-            target = sum(b * g[layer] for b, g in zip(blend, style_grams))
-            terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses)))
+            for target, mask in targets[layer]:  # several with content masks: one per region
+                loss = StyleLoss(target, cfg.normalize_losses, mask)
+                terms.append(Term("style", layer, cfg.style_weight * w, loss))
         return Objective(self.vgg, terms, cfg.tv_weight, self.rt)
 
     def _start_image(self, size: tuple[int, int]) -> torch.Tensor:
@@ -144,6 +144,7 @@ class _Painter:
             size = fit_size(self.content.size, scale.longest)
             objective = self._objective(scale.longest)
             start = self._start_image(size)
+            self.scale_start = time.perf_counter()
             hook = functools.partial(self._hook, index, scale, size, step_base)
             loop = optimise(
                 start, objective, iterations=scale.iterations, optimizer=self.cfg.optimizer,
@@ -158,7 +159,7 @@ class _Painter:
                 break
         assert self.best is not None
         final = fit_size(self.content.size, self.cfg.size)
-        image = tensor_to_pil(self._resize(self.best, final))
+        image = tensor_to_pil(self.controls.finish(self._resize(self.best, final)))
         return Result(image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label)
 
     @staticmethod
@@ -166,6 +167,15 @@ class _Painter:
         if tuple(pixels.shape[-2:]) == (size[1], size[0]):
             return pixels
         return F.interpolate(pixels, size=(size[1], size[0]), mode="bicubic", align_corners=False)
+
+    def _eta(self, index: int, iteration: int, size: tuple[int, int]) -> float:
+        """Remaining time, from this scale's measured seconds per pixel-iteration (cost grows with pixels)."""
+        per_pixel_step = (time.perf_counter() - self.scale_start) / (iteration * size[0] * size[1])
+        work = (self.plan[index].iterations - iteration) * size[0] * size[1]
+        for later in self.plan[index + 1:]:
+            w, h = fit_size(self.content.size, later.longest)
+            work += later.iterations * w * h
+        return work * per_pixel_step
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
         elapsed = time.perf_counter() - self.start
@@ -175,7 +185,7 @@ class _Painter:
             return False
         progress = Progress(index + 1, len(self.plan), size, info.iteration, scale.iterations,
                             step_base + info.iteration, self.total_steps, info.loss, info.terms,
-                            elapsed, info.image)
+                            elapsed, self._eta(index, info.iteration, size), info.image, self.controls.finish)
         return bool(self.callback(progress))
 
 
@@ -200,7 +210,8 @@ def run(
         load_image(cfg.init)  # fail now, not after the first scale
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
-    return _Painter(content_image, style_images, cfg, runtime, callback).paint()
+    controls = prepare(content_image, style_images, cfg)  # checks masks and weights before the long run
+    return _Painter(controls, cfg, runtime, callback).paint()
 
 
 def stylize(

@@ -1,0 +1,138 @@
+"""The optimisation with the real VGG-19 weights on tiny images: losses, convergence, controls of the loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import impasto
+from impasto.config import StyleConfig
+from impasto.errors import ImpastoError
+from impasto.imageio import pil_to_tensor
+from impasto.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
+from impasto.pyramid import scale_sizes, schedule
+
+from conftest import FAST
+
+
+def test_losses_zero_for_identical_and_positive_otherwise():
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 8, 6, 5), torch.rand(1, 8, 6, 5)
+    for normalize in (False, True):
+        assert ContentLoss(a, normalize)(a).item() == 0
+        assert ContentLoss(a, normalize)(b).item() > 0
+        assert StyleLoss(gram_matrix(a), normalize)(a).item() == pytest.approx(0, abs=1e-12)
+        assert StyleLoss(gram_matrix(a), normalize)(b).item() > 0
+    assert total_variation(torch.ones(1, 3, 5, 5)).item() == 0
+    assert total_variation(a[:, :3]).item() > 0
+
+
+def test_gram_is_location_free():
+    torch.manual_seed(0)
+    f = torch.rand(1, 4, 6, 6)
+    shuffled = f.flatten(2)[..., torch.randperm(36)].reshape(1, 4, 6, 6)
+    assert torch.allclose(gram_matrix(f), gram_matrix(shuffled), atol=1e-6)
+    assert gram_matrix(f).shape == (1, 4, 4)
+
+
+def test_loss_falls(content_image, style_image):
+    result = impasto.run(content_image, style_image, **{**FAST, "iterations": [25]})
+    losses = [row["loss"] for row in result.trace]
+    assert len(losses) == 25
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.image.size == (64, 48)
+
+
+def test_early_stop_triggers(content_image, style_image):
+    result = impasto.run(content_image, style_image, **{**FAST, "iterations": [400]},
+                         tolerance=0.5, window=5)
+    assert result.stopped == "converged"
+    assert len(result.trace) < 400
+
+
+def test_seed_reproducible_and_different_seeds_differ(content_image, style_image):
+    one = np.asarray(impasto.stylize(content_image, style_image, **FAST))
+    two = np.asarray(impasto.stylize(content_image, style_image, **FAST))
+    other = np.asarray(impasto.stylize(content_image, style_image, **{**FAST, "seed": 1}))
+    assert np.array_equal(one, two)
+    assert not np.array_equal(one, other)
+
+
+def test_callback_sees_progress_and_can_stop(content_image, style_image):
+    seen = []
+
+    def callback(progress):
+        seen.append((progress.scale, progress.iteration, progress.loss, progress.image().size))
+        return progress.step >= 3
+
+    result = impasto.run(content_image, style_image, callback=callback, **{**FAST, "iterations": [50]})
+    assert result.stopped == "callback" and result.interrupted
+    assert len(seen) == 3
+    assert seen[0][3] == (64, 48)
+    assert result.image.size == (64, 48)  # best image so far, at the requested size
+
+
+def test_multiscale_runs_coarse_to_fine(content_image, style_image):
+    sizes = []
+    impasto.run(content_image, style_image, size=96, min_size=48, iterations=[4, 2], seed=0,
+                callback=lambda p: sizes.append(p.size))
+    assert sizes[0] == (48, 36) and sizes[-1] == (96, 72)
+    assert len(sizes) == 6
+
+
+def test_schedule_defaults():
+    assert scale_sizes(512, 160) == [160, 286, 512]
+    assert scale_sizes(100, 160) == [100]
+    assert scale_sizes(512, 128, 1) == [512]
+    plan = schedule(1024, 160, None, None)
+    assert plan[-1].longest == 1024
+    assert all(a.iterations >= b.iterations for a, b in zip(plan, plan[1:]))
+
+
+@pytest.mark.parametrize("init", ["content", "noise"])
+def test_inits_and_adam(content_image, style_image, init):
+    result = impasto.run(content_image, style_image, **FAST, init=init, optimizer="adam", lr=0.05)
+    assert result.trace[-1]["loss"] < result.trace[0]["loss"]
+
+
+def test_init_from_image_file(image_files, content_image):
+    content, style = image_files
+    # Starting from the content itself with zero style weight, the content loss is already zero.
+    options = {**FAST, "iterations": [1], "size": 96}
+    result = impasto.run(content, style, **options, init=str(content), style_weight=0.0, tv_weight=0.0)
+    assert result.trace[0]["content"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_only_pixels_are_optimised(content_image, style_image):
+    from impasto.stylize import _cached_weights
+
+    before = {k: w.clone() for k, (w, _) in _cached_weights(None).convs.items()}
+    impasto.run(content_image, style_image, **FAST)
+    after = _cached_weights(None).convs
+    assert all(torch.equal(before[k], after[k][0]) for k in before)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"size": 0}, "size must be an integer"),
+        ({"size": 100_000}, "size must be an integer"),
+        ({"style_weight": -1.0}, "style weight must be a non-negative"),
+        ({"content_weight": float("nan")}, "content weight must be a non-negative"),
+        ({"style_layers": {"relu9_9": 1.0}}, "unknown layer name"),
+        ({"content_layers": {"relu4_2": -2.0}}, "must be non-negative"),
+        ({"optimizer": "sgd"}, "unknown optimizer"),
+        ({"colour": "red"}, "unexpected keyword"),
+        ({"init": "/no/such/init.png"}, "no such file"),
+    ],
+)
+def test_bad_options_raise_one_line_errors(content_image, style_image, options, message):
+    with pytest.raises(ImpastoError, match=message) as info:
+        impasto.stylize(content_image, style_image, **{**FAST, **options})
+    assert "\n" not in str(info.value)
+
+
+def test_config_defaults_are_valid_and_tensor_path(content_image):
+    StyleConfig().validate()
+    assert pil_to_tensor(content_image).shape == (1, 3, 72, 96)
