@@ -1,0 +1,44 @@
+# Two commands on a fresh machine:
+#   make demo   sets up .venv and stylizes the bundled sample photo (no images of yours, no downloads)
+#   make test   sets up .venv and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch first, pinned: a bare "torch" requirement with no torch installed pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: demo test setup setup-test gallery bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-test: $(VENV)/.installed-test
+
+demo: setup
+	$(BIN)/impasto --demo -o demo.png
+	@echo "wrote demo.png"
+
+test: setup-test
+	$(BIN)/python -m pytest -q
+
+gallery: setup
+	$(BIN)/python examples/gallery.py
+
+bench: setup-test
+	$(BIN)/python benchmarks/throughput.py --quick
+	$(BIN)/python benchmarks/vs_pastiche.py --quick
+
+clean:
+	rm -rf $(VENV) demo.png
