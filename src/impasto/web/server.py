@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import threading
+import time
 import webbrowser
-from typing import Optional
+from typing import Any, Optional
 
 log = logging.getLogger("impasto.web")
 
@@ -47,24 +50,39 @@ def serve_main(argv: Optional[list[str]] = None) -> int:
     url = f"http://{'[' + host + ']' if ':' in host else host}:{args.port}/"
     if host not in LOOPBACK:
         log.warning("the studio is reachable from other computers at %s (no login)", url)
-    app = create_app(max_upload_mb=args.max_upload_mb, max_waiting=args.queue)
-    config = uvicorn.Config(app, host=host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    if args.open:
-        threading.Thread(target=_open_when_up, args=(server, url), daemon=True).start()
-    log.warning("impasto studio at %s (Ctrl-C to stop)", url)
     try:
-        server.run()
-    except OSError as exc:  # e.g. the port is taken
-        parser.exit(1, f"impasto serve: cannot listen on {url} ({exc.strerror or exc})\n")
+        sock = _bind(host, args.port)
+    except OSError as exc:
+        parser.exit(1, f"impasto serve: cannot listen on {url}: {exc.strerror or exc}"
+                       f"{' (try another --port)' if exc.errno == errno.EADDRINUSE else ''}\n")
+    app = create_app(max_upload_mb=args.max_upload_mb, max_waiting=args.queue)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    threading.Thread(target=_announce, args=(server, url, args.open), daemon=True).start()
+    with sock:
+        server.run(sockets=[sock])
     return 0
 
 
-def _open_when_up(server: "object", url: str) -> None:
-    import time
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind here rather than in uvicorn, so a taken port is a one-line message, not a log dump."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    for _ in range(100):
-        if getattr(server, "started", False):
-            webbrowser.open(url)
+
+def _announce(server: Any, url: str, open_browser: bool) -> None:
+    """Say where the studio is once it accepts connections, and open it if asked."""
+    for _ in range(300):
+        if server.started:
+            log.warning("impasto studio at %s (Ctrl-C to stop)", url)
+            if open_browser:
+                webbrowser.open(url)
             return
         time.sleep(0.1)

@@ -120,6 +120,7 @@ async function start() {
     const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ content: content.ref, style: style.ref, options, quality }) });
     state.current = job.id;
+    update(await api(`/api/jobs/${job.id}`));  // show the new job at once, not the last one's stats
     watch(job.id);
   } catch (err) {
     say(err.message);
