@@ -32,8 +32,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve_main(argv: Optional[list[str]] = None) -> int:
-    """Run the studio until Ctrl-C; returns the process exit code."""
+    """Run the studio until Ctrl-C; returns the process exit code. argv may start with 'serve'."""
     parser = _parser()
+    if argv and argv[0] == "serve":
+        argv = argv[1:]
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"port must be from 1 to 65535, got {args.port}")
