@@ -21,6 +21,9 @@ def _positions(features: torch.Tensor) -> torch.Tensor:
     return features.flatten(2).transpose(1, 2)
 
 
+_CHUNK = 1 << 15  # positions per float32 block of the Gram's forward (8 MiB at 64 channels)
+
+
 class _Gram(torch.autograd.Function):
     """G = X^T X * scale for X = positions x channels; G is float32, the gradient X's dtype.
 
@@ -33,8 +36,13 @@ class _Gram(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.scale = scale
-        x32 = x.to(torch.promote_types(x.dtype, torch.float32))
-        return torch.bmm(x32.transpose(1, 2), x32).mul_(scale)
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        n, positions, c = x.shape
+        gram = torch.zeros(n, c, c, dtype=dtype, device=x.device)
+        for start in range(0, positions, _CHUNK):  # chunks bound the float32 copy's size
+            part = x[:, start:start + _CHUNK].to(dtype)
+            gram.baddbmm_(part.transpose(1, 2), part)
+        return gram.mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
