@@ -39,12 +39,15 @@ def _halves(width: int, height: int) -> list[np.ndarray]:
 # --- colour -----------------------------------------------------------------------------------
 
 def test_luminance_mode_keeps_content_chroma(content_image, style_image):
-    out = impasto.stylize(content_image, style_image, **{**FAST, "iterations": [10]}, preserve_color="luminance")
-    reference = np.asarray(content_image.resize(out.size, Image.Resampling.LANCZOS), np.float64) / 255
-    result = np.asarray(out, np.float64) / 255
-    # Tolerance: 8-bit rounding of R, G, B moves Cb/Cr by at most 0.5/255; allow 1.5/255.
-    assert np.abs(color.chroma(result) - color.chroma(reference)).max() <= 1.5 / 255
-    assert np.abs(color.luma(result) - color.luma(reference)).mean() > 0.02  # the style did change it
+    previews: list[Image.Image] = []
+    out = impasto.stylize(content_image, style_image, **{**FAST, "iterations": [10]}, preserve_color="luminance",
+                          callback=lambda progress: previews.append(progress.image()))
+    for image in (out, previews[-1]):  # the result and the previews alike
+        reference = np.asarray(content_image.resize(image.size, Image.Resampling.LANCZOS), np.float64) / 255
+        result = np.asarray(image, np.float64) / 255
+        # Tolerance: 8-bit rounding of R, G, B moves Cb/Cr by at most 0.5/255; allow 1.5/255.
+        assert np.abs(color.chroma(result) - color.chroma(reference)).max() <= 1.5 / 255
+        assert np.abs(color.luma(result) - color.luma(reference)).mean() > 0.02  # the style did change it
 
 
 def test_recombine_is_exact_even_out_of_gamut():

@@ -34,7 +34,7 @@ from PIL import Image
 from . import color
 from .config import StyleConfig
 from .errors import ImpastoError
-from .imageio import ImageLike, load_image
+from .imageio import ImageLike, load_image, pil_to_tensor
 from .losses import gram_matrix
 from .vgg import LAYER_NAMES
 
@@ -93,9 +93,7 @@ class Controls:
             return pixels
         size = (pixels.shape[-1], pixels.shape[-2])
         if size not in self._chroma_cache:
-            resized = self.original.resize(size, Image.Resampling.LANCZOS)
-            self._chroma_cache[size] = torch.from_numpy(
-                np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+            self._chroma_cache[size] = pil_to_tensor(self.original.resize(size, Image.Resampling.LANCZOS))
         content = self._chroma_cache[size].to(pixels.device)
         return color.recombine(pixels.detach().float(), content)
 
