@@ -26,7 +26,7 @@ def add_control_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--style-scales", metavar="S,S,...", default=None,
                    help="per style image, a factor on --style-scale, e.g. 1,2")
     g.add_argument("--content-masks", nargs="+", metavar="PATH", default=default("content_masks"),
-                   help="one label image (N colours, or N+1 with the darkest left unstyled), "
+                   help="one label image (N colours, or N+1 where the lowest RGB, e.g. black, gets no style), "
                         "or one grey mask per style image: region k takes style k")
     g.add_argument("--style-masks", nargs="+", metavar="PATH", default=default("style_masks"),
                    help=f"per style image, a mask of the part to take the style from ('{NONE}': all of it)")

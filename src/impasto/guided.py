@@ -218,7 +218,7 @@ def content_masks(spec: ImageLike | Sequence[ImageLike], n: int, size: tuple[int
     masks = label_masks(label, "content label image")
     if len(masks) not in (n, n + 1):
         raise ImpastoError(f"content label image has {len(masks)} colours for {n} style image(s); "
-                           f"use {n} (one per style) or {n + 1} (the darkest one: no style)")
+                           f"use {n} (one per style) or {n + 1} (the lowest RGB, e.g. black: no style)")
     return masks[len(masks) - n:]
 
 
