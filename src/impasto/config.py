@@ -47,7 +47,7 @@ class StyleConfig:
     iterations: Optional[Sequence[int]] = None
     """Iterations per scale, coarse to fine (the last value repeats). None: automatic."""
     content_weight: float = 1.0
-    style_weight: float = 1000.0
+    style_weight: float = 3.0
     tv_weight: float = 1.0
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))

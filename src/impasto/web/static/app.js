@@ -79,13 +79,16 @@ function useSample(kind) {
 
 // ---- options ------------------------------------------------------------------------
 
+// The strength slider is log10 of the style weight; two significant digits are plenty.
+const styleWeight = () => Number((10 ** Number($("#options").strength.value)).toPrecision(2));
+
 function setupForm() {
   const form = $("#options"), d = state.config.defaults;
   form.size.value = d.size;
-  form.strength.value = Math.log10(d.style_weight).toFixed(1);
+  form.strength.value = Math.log10(d.style_weight).toFixed(2);
   form.init.value = d.init;
   form.quality.value = "standard";
-  const strength = () => { form.strength_out.value = `×${Math.round(10 ** Number(form.strength.value))}`; };
+  const strength = () => { form.strength_out.value = `×${styleWeight()}`; };
   form.strength.addEventListener("input", strength); strength();
   if (!state.config.preserve_color) {
     form.preserve_color.disabled = true;
@@ -102,7 +105,7 @@ function setupForm() {
 function readOptions() {
   const form = $("#options");
   const options = { size: Number(form.size.value), init: form.init.value,
-                    style_weight: Math.round(10 ** Number(form.strength.value)) };
+                    style_weight: styleWeight() };
   if (state.config.preserve_color) options.preserve_color = form.preserve_color.value || null;
   let quality = form.quality.value;
   if (quality === "custom") { options.iterations = form.iterations.value; quality = null; }
