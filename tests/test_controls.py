@@ -114,6 +114,16 @@ def test_masked_regions_take_their_own_style(content_image):
     assert dist(right, g_blue) < dist(right, g_red)
 
 
+def test_controls_combine_with_the_multi_scale_schedule(content_image, style_image):
+    """Masks are refitted and chroma put back at every scale: a two-scale run with all of them."""
+    label = np.zeros((72, 96, 3), np.uint8)
+    label[:, 48:] = 255  # right half: style 1 (white); left half: no style (black)
+    result = impasto.run(content_image, [style_image], size=64, min_size=32, scales=2, iterations=[4, 2],
+                         content_masks=label, preserve_color="luminance", style_scales=[0.5])
+    assert [row["scale"] for row in result.trace] == [1] * 4 + [2] * 2
+    assert result.image.size == (64, 48)
+
+
 def test_label_image_regions_in_colour_order_with_unstyled_darkest():
     label = np.zeros((10, 12, 3), np.uint8)
     label[:, 4:8] = (255, 0, 0)
