@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=root.parent / "shared" / "examples",
                         help="folder with tubingen.jpg, starry_night.jpg and the_scream.jpg")
     parser.add_argument("-o", "--output", type=Path, default=root / "docs" / "gallery.jpg")
-    parser.add_argument("--size", type=int, default=128, help="longest side of each result")
+    parser.add_argument("--size", type=int, default=160, help="longest side of each result")
     parser.add_argument("--iterations", type=int, default=80)
     parser.add_argument("--style-weight", type=float, default=30.0)
     parser.add_argument("--columns", type=int, default=4)
