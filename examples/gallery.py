@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import impasto
+from impasto.config import default
 from impasto.imageio import fit_size, load_image
 
 log = logging.getLogger("gallery")
@@ -65,7 +66,7 @@ def render(examples: Path, size: int, iterations: int, style_weight: float, colu
     b = load_image(examples / "the_scream.jpg")
     tile = fit_size(content.size, size)
     # One small scale, started from the content: far fewer iterations than from noise, and the
-    # unstyled region stays sharp. A lower style weight keeps the content readable at this size.
+    # unstyled region stays sharp.
     common = dict(size=size, scales=1, iterations=[iterations], init="content", style_weight=style_weight)
     tiles: list[tuple[str, Image.Image]] = []
     for caption, thunk in panels(content, a, b):
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=root / "docs" / "gallery.jpg")
     parser.add_argument("--size", type=int, default=160, help="longest side of each result")
     parser.add_argument("--iterations", type=int, default=80)
-    parser.add_argument("--style-weight", type=float, default=30.0)
+    parser.add_argument("--style-weight", type=float, default=default("style_weight"))
     parser.add_argument("--columns", type=int, default=4)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
