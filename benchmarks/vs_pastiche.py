@@ -102,9 +102,16 @@ def impasto_child(spec_path: str) -> None:
                               "path": str(path), "cpu": _cpu_seconds()})
         return not pending
 
+    # The targets must be built from the very pixels pastiche's objective uses: its images are
+    # resized with PIL's BILINEAR filter, ours by default with LANCZOS, and the low layers' Grams
+    # are sensitive enough to that to change the raw objective many times over.
+    from PIL import Image
+
+    content, style = (Image.open(spec[k]).convert("RGB").resize(tuple(spec[k + "_size"]), Image.Resampling.BILINEAR)
+                      for k in ("content", "style"))
     cfg = pastiche_parity_config(**spec["config"])
     started = time.time()
-    result = run(spec["content"], spec["style"], config=cfg, callback=callback)
+    result = run(content, style, config=cfg, callback=callback)
     result.image.save(out / "impasto_final.png")
     Path(spec["result"]).write_text(json.dumps({
         "started": started, "seconds": result.seconds, "runtime": result.runtime, "stopped": result.stopped,
@@ -172,7 +179,8 @@ def main() -> None:
     config = _impasto_config(size, style_size, args)
     if tuple(config.pop("_fit")) != tuple(size):
         print(f"warning: impasto's final size differs from pastiche's {size}", flush=True)
-    spec = {"content": str(content), "style": str(style), "out": str(out), "target": target,
+    spec = {"content": str(content), "style": str(style), "content_size": size, "style_size": style_size,
+            "out": str(out), "target": target,
             "config": config, "result": str(out / "impasto.json")}
     (out / "spec.json").write_text(json.dumps(spec))
     ours = run_child([sys.executable, str(Path(__file__).resolve()), "--impasto-child", str(out / "spec.json")])

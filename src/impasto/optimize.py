@@ -1,7 +1,8 @@
 """The objective (weighted sum of loss modules over one VGG pass) and the pixel optimiser loop.
 
-Only the image's pixels are optimised. The loop keeps the best image seen, stops early when the
-loss stops falling, and leaves cleanly on Ctrl-C or when the caller's callback asks it to.
+Only the image's pixels are optimised, bounded to the displayable range [0, 1]. The loop keeps
+the best image seen, stops early when the loss stops falling, and leaves cleanly on Ctrl-C or
+when the caller's callback asks it to.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
+import scipy.optimize
 import torch
 from torch import nn
 
@@ -80,11 +83,77 @@ def _converged(best_trace: list[float], window: int, tolerance: float) -> bool:
     return (before - now) <= tolerance * abs(before)
 
 
-def _make_optimizer(name: str, pixels: torch.Tensor, lr: float, history: int) -> torch.optim.Optimizer:
-    if name == "lbfgs":
-        return torch.optim.LBFGS([pixels], lr=1.0, max_iter=1, history_size=history,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
-    return torch.optim.Adam([pixels], lr=lr)
+class _Stop(Exception):
+    """Raised from inside an evaluation to leave the optimiser; carries why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Evaluator:
+    """Loss and gradient at given pixels; records the trace, keeps the best image, decides stops."""
+
+    def __init__(self, objective: Objective, start: torch.Tensor, iterations: int, tolerance: float,
+                 window: int, hook: Optional[StepHook]):
+        self.objective, self.tolerance, self.window, self.hook = objective, tolerance, window, hook
+        self.iterations = iterations
+        self.result = LoopResult(best=start.detach().clone(), best_loss=math.inf)
+        self.best_trace: list[float] = []
+
+    def __call__(self, pixels: torch.Tensor) -> tuple[float, torch.Tensor]:
+        pixels = pixels.detach().requires_grad_(True)
+        total, parts = self.objective(pixels)
+        total.backward()
+        value = total.item()
+        if not math.isfinite(value):
+            raise _Stop("nonfinite")
+        terms = {k: v.item() for k, v in parts.items()}
+        result = self.result
+        if value < result.best_loss:
+            result.best_loss, result.best = value, pixels.detach().clone()
+        result.trace.append({"loss": value, **terms})
+        self.best_trace.append(result.best_loss)
+        if self.hook is not None and self.hook(StepInfo(len(result.trace), value, terms, pixels.detach())):
+            raise _Stop("callback")
+        if _converged(self.best_trace, self.window, self.tolerance):
+            raise _Stop("converged")
+        if len(result.trace) >= self.iterations:  # exactly the budget, whatever the optimiser counts
+            raise _Stop("iterations")
+        assert pixels.grad is not None
+        return value, pixels.grad
+
+
+def _lbfgsb(evaluate: _Evaluator, start: torch.Tensor, iterations: int, history: int) -> None:
+    """L-BFGS-B with the pixels bounded to [0, 1], one evaluation per counted iteration.
+
+    Bounds matter: unconstrained L-BFGS drifts out of the displayable range, and the image that is
+    finally clipped and saved is then much worse than the loss said; clamping inside plain L-BFGS
+    corrupts its curvature pairs and can diverge. L-BFGS-B handles the box exactly.
+    """
+    shape, device = start.shape, start.device
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        pixels = torch.from_numpy(x.astype(np.float32)).view(shape).to(device)
+        value, grad = evaluate(pixels)
+        return value, grad.detach().double().cpu().numpy().ravel()
+
+    x0 = start.detach().double().cpu().numpy().ravel().clip(0.0, 1.0)
+    bounds = scipy.optimize.Bounds(np.zeros_like(x0), np.ones_like(x0))
+    scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options={"maxfun": iterations + 1, "maxiter": iterations + 1, "maxcor": history,
+                                     "ftol": 0.0, "gtol": 0.0})
+
+
+def _adam(evaluate: _Evaluator, start: torch.Tensor, iterations: int, lr: float) -> None:
+    """Adam, projected onto [0, 1] after each step."""
+    pixels = start.detach().clone().clamp_(0.0, 1.0)
+    opt = torch.optim.Adam([pixels], lr=lr)
+    while True:  # the evaluator stops the loop when the budget is spent
+        _, pixels.grad = evaluate(pixels)
+        opt.step()
+        with torch.no_grad():
+            pixels.clamp_(0.0, 1.0)
 
 
 def optimise(
@@ -100,40 +169,17 @@ def optimise(
     hook: Optional[StepHook] = None,
 ) -> LoopResult:
     """Minimise the objective over the pixels, starting from `start`; returns the best image seen."""
-    pixels = start.detach().clone().requires_grad_(True)
-    opt = _make_optimizer(optimizer, pixels, lr, lbfgs_history)
-    result = LoopResult(best=start.detach().clone(), best_loss=math.inf)
-    best_trace: list[float] = []
-    stop: list[str] = []
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        total, parts = objective(pixels)
-        total.backward()
-        total, parts = total.detach(), {k: v.detach() for k, v in parts.items()}
-        value = total.item()
-        terms = {k: v.item() for k, v in parts.items()}
-        if not math.isfinite(value):
-            stop.append("nonfinite")
-            pixels.grad = torch.zeros_like(pixels)  # make the pending step a no-op
-            return total.detach()
-        if value < result.best_loss:
-            result.best_loss = value
-            result.best = pixels.detach().clone()
-        result.trace.append({"loss": value, **terms})
-        best_trace.append(result.best_loss)
-        if hook is not None and hook(StepInfo(len(result.trace), value, terms, pixels.detach())):
-            stop.append("callback")
-        elif _converged(best_trace, window, tolerance):
-            stop.append("converged")
-        return total.detach()
-
+    evaluate = _Evaluator(objective, start, iterations, tolerance, window, hook)
+    if iterations <= 0:
+        return evaluate.result
     try:
-        for _ in range(iterations):
-            opt.step(closure)
-            if stop:
-                result.stopped = stop[0]
-                break
+        if optimizer == "lbfgs":
+            _lbfgsb(evaluate, start, iterations, lbfgs_history)
+            evaluate.result.stopped = "converged"  # L-BFGS-B ended on its own, before the budget
+        else:
+            _adam(evaluate, start, iterations, lr)
+    except _Stop as stop:
+        evaluate.result.stopped = stop.reason
     except KeyboardInterrupt:
-        result.stopped = "interrupted"
-    return result
+        evaluate.result.stopped = "interrupted"
+    return evaluate.result

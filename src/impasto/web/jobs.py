@@ -22,8 +22,7 @@ from PIL import Image
 
 from ..config import StyleConfig
 from ..errors import ImpastoError
-from ..imageio import fit_size, save_image
-from ..pyramid import schedule
+from ..imageio import save_image
 from ..stylize import Progress, Result, run
 
 log = logging.getLogger("impasto.web")
@@ -85,21 +84,11 @@ class _Tracker:
 
     def __init__(self, job: Job, preview_interval: float):
         self.job, self.interval = job, preview_interval
-        cfg = job.config
-        # Cost of an iteration grows with the pixel count, so the ETA weighs steps by it.
-        assert job.content is not None
-        self.plan = [(s.iterations, _pixels(fit_size(job.content.size, s.longest)))
-                     for s in schedule(cfg.size, cfg.min_size, cfg.scales, cfg.iterations)]
-        self.work_done = 0.0
         self.last_preview = 0.0
         self.last_scale = 0
 
     def __call__(self, p: Progress) -> bool:
         job = self.job
-        self.work_done += _pixels(p.size)
-        remaining = (p.iterations - p.iteration) * _pixels(p.size)
-        remaining += sum(n * px for n, px in self.plan[p.scale:])
-        eta = p.elapsed / self.work_done * remaining if self.work_done else None
         now = time.monotonic()
         if (p.scale != self.last_scale or now - self.last_preview >= self.interval
                 or p.iteration == p.iterations):
@@ -110,13 +99,9 @@ class _Tracker:
         job.progress = {"scale": p.scale, "scales": p.scales, "size": list(p.size),
                         "iteration": p.iteration, "iterations": p.iterations, "step": p.step,
                         "total_steps": p.total_steps, "loss": p.loss, "elapsed": round(p.elapsed, 2),
-                        "eta": None if eta is None else round(eta, 1)}
+                        "eta": round(p.eta, 1)}
         job.touch()
         return job.cancel.is_set()
-
-
-def _pixels(size: tuple[int, int]) -> int:
-    return size[0] * size[1]
 
 
 def _jpeg(image: Image.Image) -> bytes:
