@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from .losses import total_variation
-from .runtime import Runtime
 from .vgg import VGGFeatures
 
 
@@ -34,13 +33,12 @@ class Term:
 class Objective(nn.Module):
     """Total = sum of weighted content and style terms + tv_weight * total variation."""
 
-    def __init__(self, vgg: VGGFeatures, terms: list[Term], tv_weight: float, runtime: Runtime):
+    def __init__(self, vgg: VGGFeatures, terms: list[Term], tv_weight: float):
         super().__init__()
         self.vgg = vgg
         self.terms = terms
         self.term_modules = nn.ModuleList(t.loss for t in terms)
         self.tv_weight = tv_weight
-        self.runtime = runtime
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         features = self.vgg(image.contiguous(memory_format=torch.channels_last))

@@ -67,7 +67,7 @@ class _Scorer:
         for layer, w in cfg.style_layers.items():
             target = sum(b * gram_matrix(f[layer]) for b, f in zip(blend, style_feats))
             terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses)))
-        return Objective(self.vgg, terms, cfg.tv_weight, self.rt)
+        return Objective(self.vgg, terms, cfg.tv_weight)
 
 
 def score(

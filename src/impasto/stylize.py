@@ -119,7 +119,7 @@ class _Painter:
             for target, mask in targets[layer]:  # several with content masks: one per region
                 loss = StyleLoss(target, cfg.normalize_losses, mask)
                 terms.append(Term("style", layer, cfg.style_weight * w, loss))
-        return Objective(self.vgg, terms, cfg.tv_weight, self.rt)
+        return Objective(self.vgg, terms, cfg.tv_weight)
 
     def _start_image(self, size: tuple[int, int]) -> torch.Tensor:
         width, height = size
