@@ -16,10 +16,10 @@ from PIL import Image
 from .config import StyleConfig
 from .errors import ImpastoError
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor
-from .losses import ContentLoss, StyleLoss, gram_matrix
+from .losses import StyleLoss, gram_matrix
 from .optimize import Objective, Term
 from .runtime import Runtime, resolve
-from .vgg import VGGFeatures, load_weights
+from .stylize import content_terms, features, frozen_network
 
 Size = tuple[int, int]  # (width, height)
 
@@ -46,24 +46,15 @@ class _Scorer:
         if cfg.content_masks is not None or cfg.style_masks is not None or cfg.coarse_style is not None:
             raise ImpastoError("score() does not support masks or coarse_style")
         self.cfg, self.rt = cfg, runtime
-        layers = list(cfg.content_layers) + list(cfg.style_layers)
-        vgg = VGGFeatures(load_weights(cfg.weights), layers, cfg.pooling)
-        self.vgg = vgg.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
+        self.vgg = frozen_network(cfg, runtime)
 
     def tensor(self, image: Image.Image, size: Size, resample: Image.Resampling) -> torch.Tensor:
-        pixels = pil_to_tensor(image.resize(size, resample)).to(self.rt.device)
-        return pixels.contiguous(memory_format=torch.channels_last)
-
-    @torch.no_grad()
-    def features(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {k: v.float() for k, v in self.vgg(pixels).items()}
+        return pil_to_tensor(image.resize(size, resample)).to(self.rt.device)
 
     def objective(self, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> Objective:
         cfg = self.cfg
-        content_feats = self.features(content)
-        style_feats = [self.features(s) for s in styles]
-        terms = [Term("content", layer, cfg.content_weight * w, ContentLoss(content_feats[layer], cfg.normalize_losses))
-                 for layer, w in cfg.content_layers.items()]
+        style_feats = [features(self.vgg, s) for s in styles]
+        terms = content_terms(cfg, features(self.vgg, content))
         for layer, w in cfg.style_layers.items():
             target = sum(b * gram_matrix(f[layer]) for b, f in zip(blend, style_feats))
             terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses)))

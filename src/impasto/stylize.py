@@ -75,6 +75,24 @@ def _cached_weights(path: Optional[str]) -> VGGWeights:
     return load_weights(path)
 
 
+def frozen_network(cfg: StyleConfig, runtime: Runtime) -> VGGFeatures:
+    """The truncated, frozen VGG-19 for cfg's layers, in the runtime's device, dtype and layout."""
+    layers = list(cfg.content_layers) + list(cfg.style_layers)
+    vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
+    return vgg.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def features(vgg: VGGFeatures, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Activations of a target image (no graph), as float32 for the losses."""
+    return {k: v.float() for k, v in vgg(pixels.contiguous(memory_format=torch.channels_last)).items()}
+
+
+def content_terms(cfg: StyleConfig, content_features: dict[str, torch.Tensor]) -> list[Term]:
+    return [Term("content", layer, cfg.content_weight * w, ContentLoss(content_features[layer], cfg.normalize_losses))
+            for layer, w in cfg.content_layers.items()]
+
+
 def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     if isinstance(style, (list, tuple)):
         if not style:
@@ -89,9 +107,7 @@ class _Painter:
     def __init__(self, controls: Controls, cfg: StyleConfig, runtime: Runtime, callback: Optional[Callback]):
         self.controls, self.cfg, self.rt, self.callback = controls, cfg, runtime, callback
         self.content = controls.content
-        layers = list(cfg.content_layers) + list(cfg.style_layers)
-        vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
-        self.vgg = vgg.to(runtime.device, runtime.dtype).to(memory_format=torch.channels_last)
+        self.vgg = frozen_network(cfg, runtime)
         self.plan: list[Scale] = schedule(cfg.size, cfg.min_size, cfg.scales, cfg.iterations)
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
@@ -101,20 +117,12 @@ class _Painter:
     def _tensor(self, image: Image.Image, longest: int) -> torch.Tensor:
         return pil_to_tensor(resize_longest(image, longest)).to(self.rt.device)
 
-    @torch.no_grad()
-    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.vgg(image.contiguous(memory_format=torch.channels_last))
-        return {k: v.float() for k, v in feats.items()}
-
     def _objective(self, longest: int) -> Objective:
         cfg = self.cfg
-        content_feats = self._features(self._tensor(self.content, longest))
-        targets = self.controls.style_targets(lambda image, side: self._features(self._tensor(image, side)),
+        content_feats = features(self.vgg, self._tensor(self.content, longest))
+        targets = self.controls.style_targets(lambda image, side: features(self.vgg, self._tensor(image, side)),
                                               longest, cfg.style_scale, list(cfg.style_layers), content_feats)
-        terms = [
-            Term("content", layer, cfg.content_weight * w, ContentLoss(content_feats[layer], cfg.normalize_losses))
-            for layer, w in cfg.content_layers.items()
-        ]
+        terms = content_terms(cfg, content_feats)
         for layer, w in cfg.style_layers.items():
             for target, mask in targets[layer]:  # several with content masks: one per region
                 loss = StyleLoss(target, cfg.normalize_losses, mask)
