@@ -23,6 +23,8 @@ from impasto.web.options import parse_options  # noqa: E402
 from impasto.web.server import _parser  # noqa: E402
 
 TINY = {"size": 64, "scales": 1, "iterations": [4]}
+# Long enough (several event intervals even on an idle machine) for the stream to see the preview change.
+WATCHED = {"size": 64, "scales": 1, "iterations": [40]}
 LONG = {"size": 64, "scales": 1, "iterations": [2000]}  # only ever cancelled
 
 
@@ -171,15 +173,15 @@ def test_quality_presets_scale_the_automatic_budget() -> None:
 
 def test_job_streams_progress_and_gives_a_png_with_metadata(client: TestClient) -> None:
     content, style = upload(client, png_bytes(4), "street.png"), upload(client, png_bytes(5), "art.png")
-    job = start(client, TINY, content, style)
+    job = start(client, WATCHED, content, style)
     states = events(client, job["id"])
     assert states[-1]["status"] == "done", states[-1]
     steps = [s["progress"]["step"] for s in states if s["progress"]]
-    assert steps == sorted(steps) and steps[-1] == 4
+    assert steps == sorted(steps) and steps[-1] == 40
     previews = {s["preview"] for s in states}
     assert len(previews - {0}) >= 2  # the image refreshed during the run
     losses = [value for s in states for value in s["losses"]]
-    assert len(losses) == 4 and all(np.isfinite(losses))
+    assert len(losses) == 40 and all(np.isfinite(losses))
     assert states[-1]["progress"]["eta"] == 0
     preview = client.get(f"/api/jobs/{job['id']}/preview")
     assert preview.headers["content-type"] == "image/jpeg"
