@@ -55,7 +55,7 @@ class StyleConfig:
     """Divide each layer's loss by its target's mean square, so layer weights are relative."""
     optimizer: str = "lbfgs"
     lr: float = 0.02
-    """Adam's step size in pixel units (0-1); L-BFGS-B finds its own step by line search."""
+    """Adam's step size in pixel units (0-1); L-BFGS finds its own step by line search."""
     lbfgs_history: int = 20
     init: str = "noise"
     """'noise' (the classic), 'content', or a path to an image."""

@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
-import scipy.optimize
 import torch
 from torch import nn
 
@@ -122,27 +120,6 @@ class _Evaluator:
         return value, pixels.grad
 
 
-def _lbfgsb(evaluate: _Evaluator, start: torch.Tensor, iterations: int, history: int) -> None:
-    """L-BFGS-B with the pixels bounded to [0, 1], one evaluation per counted iteration.
-
-    Bounds matter: unconstrained L-BFGS drifts out of the displayable range, and the image that is
-    finally clipped and saved is then much worse than the loss said; clamping inside plain L-BFGS
-    corrupts its curvature pairs and can diverge. L-BFGS-B handles the box exactly.
-    """
-    shape, device = start.shape, start.device
-
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        pixels = torch.from_numpy(x.astype(np.float32)).view(shape).to(device)
-        value, grad = evaluate(pixels)
-        return value, grad.detach().double().cpu().numpy().ravel()
-
-    x0 = start.detach().double().cpu().numpy().ravel().clip(0.0, 1.0)
-    bounds = scipy.optimize.Bounds(np.zeros_like(x0), np.ones_like(x0))
-    scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxfun": iterations + 1, "maxiter": iterations + 1, "maxcor": history,
-                                     "ftol": 0.0, "gtol": 0.0})
-
-
 def _adam(evaluate: _Evaluator, start: torch.Tensor, iterations: int, lr: float) -> None:
     """Adam, projected onto [0, 1] after each step."""
     pixels = start.detach().clone().clamp_(0.0, 1.0)
@@ -152,6 +129,83 @@ def _adam(evaluate: _Evaluator, start: torch.Tensor, iterations: int, lr: float)
         opt.step()
         with torch.no_grad():
             pixels.clamp_(0.0, 1.0)
+
+
+class _History:
+    """The last m curvature pairs (s, y) of L-BFGS, applied by the two-loop recursion."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # s, y, 1 / (s.y)
+
+    def add(self, s: torch.Tensor, y: torch.Tensor) -> None:
+        sy = float(torch.dot(s, y))
+        if sy <= 1e-10 * float(torch.dot(y, y)):  # no positive curvature along s: keep H positive definite
+            return
+        self.pairs.append((s, y, 1.0 / sy))
+        if len(self.pairs) > self.size:
+            self.pairs.pop(0)
+
+    def apply(self, grad: torch.Tensor) -> torch.Tensor:
+        """H @ grad for the inverse Hessian estimate H."""
+        q = grad.clone()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            alpha = rho * float(torch.dot(s, q))
+            q.add_(y, alpha=-alpha)
+            alphas.append(alpha)
+        s, y, rho = self.pairs[-1]
+        q.mul_(1.0 / (rho * float(torch.dot(y, y))))  # gamma = s.y / y.y scales the initial H
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
+            q.add_(s, alpha=alpha - rho * float(torch.dot(y, q)))
+        return q
+
+
+def _free(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel may move along -grad, 0 where it sits at a bound and the gradient pushes it out."""
+    blocked = ((x <= 0.0) & (grad > 0)) | ((x >= 1.0) & (grad < 0))
+    return (~blocked).to(x.dtype)
+
+
+def _lbfgs_box(evaluate: _Evaluator, start: torch.Tensor, history: int, first_step: float = 0.05) -> None:
+    """L-BFGS with the pixels kept in [0, 1] by projection, in torch on the image's device.
+
+    Bounds matter: unconstrained L-BFGS drifts out of the displayable range, and the image that is
+    finally clipped and saved is then much worse than the loss said. Here a step is projected onto
+    the box, pixels held at a bound by their gradient are left out of the search direction, and a
+    backtracking (Armijo) search along the projected path keeps every accepted step a descent.
+    Runs in float32 on the device (no float64 copies, no CPU round trip on a GPU).
+    """
+    shape = start.shape
+    x = start.detach().reshape(-1).clamp(0.0, 1.0)
+    loss, grad = evaluate(x.view(shape))
+    grad = grad.reshape(-1)
+    pairs = _History(history)
+    while True:  # the evaluator stops the loop when the budget is spent
+        free = _free(x, grad)
+        if pairs.pairs:
+            direction = pairs.apply(grad * free).mul_(-free)
+            step = 1.0
+        else:
+            direction = -grad * free
+            step = first_step / max(float(direction.abs().max()), 1e-12)  # move no pixel more than first_step
+        if float(torch.dot(grad, direction)) >= 0:  # not a descent direction: forget the curvature
+            pairs.pairs.clear()
+            direction = -grad * free
+            step = first_step / max(float(direction.abs().max()), 1e-12)
+        for _ in range(20):
+            candidate = (x + step * direction).clamp_(0.0, 1.0)
+            new_loss, new_grad = evaluate(candidate.view(shape))
+            moved = candidate - x
+            if new_loss <= loss + 1e-4 * float(torch.dot(grad, moved)):
+                break
+            step *= 0.5
+        else:
+            pairs.pairs.clear()
+            continue
+        new_grad = new_grad.reshape(-1)
+        pairs.add(moved, new_grad - grad)
+        x, loss, grad = candidate, new_loss, new_grad
 
 
 def optimise(
@@ -172,8 +226,7 @@ def optimise(
         return evaluate.result
     try:
         if optimizer == "lbfgs":
-            _lbfgsb(evaluate, start, iterations, lbfgs_history)
-            evaluate.result.stopped = "converged"  # L-BFGS-B ended on its own, before the budget
+            _lbfgs_box(evaluate, start, lbfgs_history)
         else:
             _adam(evaluate, start, iterations, lr)
     except _Stop as stop:
