@@ -146,6 +146,9 @@ class _History:
         if len(self.pairs) > self.size:
             self.pairs.pop(0)
 
+    def forget(self) -> None:
+        self.pairs.clear()
+
     def apply(self, grad: torch.Tensor) -> torch.Tensor:
         """H @ grad for the inverse Hessian estimate H."""
         q = grad.clone()
@@ -167,6 +170,22 @@ def _free(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return (~blocked).to(x.dtype)
 
 
+def _direction(pairs: _History, grad: torch.Tensor, free: torch.Tensor,
+               first_step: float) -> tuple[torch.Tensor, float]:
+    """Search direction and first trial step along it.
+
+    Quasi-Newton where curvature pairs exist and give a descent direction (its natural step is 1);
+    otherwise steepest descent, scaled so that no pixel moves more than first_step.
+    """
+    if pairs.pairs:
+        direction = pairs.apply(grad * free).mul_(-free)
+        if float(torch.dot(grad, direction)) < 0:
+            return direction, 1.0
+        pairs.forget()  # the curvature estimate no longer points downhill
+    direction = -grad * free
+    return direction, first_step / max(float(direction.abs().max()), 1e-12)
+
+
 def _lbfgs_box(evaluate: _Evaluator, start: torch.Tensor, history: int, first_step: float = 0.05) -> None:
     """L-BFGS with the pixels kept in [0, 1] by projection, in torch on the image's device.
 
@@ -182,26 +201,16 @@ def _lbfgs_box(evaluate: _Evaluator, start: torch.Tensor, history: int, first_st
     grad = grad.reshape(-1)
     pairs = _History(history)
     while True:  # the evaluator stops the loop when the budget is spent
-        free = _free(x, grad)
-        if pairs.pairs:
-            direction = pairs.apply(grad * free).mul_(-free)
-            step = 1.0
-        else:
-            direction = -grad * free
-            step = first_step / max(float(direction.abs().max()), 1e-12)  # move no pixel more than first_step
-        if float(torch.dot(grad, direction)) >= 0:  # not a descent direction: forget the curvature
-            pairs.pairs.clear()
-            direction = -grad * free
-            step = first_step / max(float(direction.abs().max()), 1e-12)
+        direction, step = _direction(pairs, grad, _free(x, grad), first_step)
         for _ in range(20):
             candidate = (x + step * direction).clamp_(0.0, 1.0)
             new_loss, new_grad = evaluate(candidate.view(shape))
             moved = candidate - x
-            if new_loss <= loss + 1e-4 * float(torch.dot(grad, moved)):
+            if new_loss <= loss + 1e-4 * float(torch.dot(grad, moved)):  # Armijo: enough decrease
                 break
             step *= 0.5
         else:
-            pairs.pairs.clear()
+            pairs.forget()
             continue
         new_grad = new_grad.reshape(-1)
         pairs.add(moved, new_grad - grad)
