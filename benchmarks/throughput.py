@@ -6,7 +6,7 @@ roof, one whole optimisation iteration, and the peak memory of full stylizations
   fp32 channels_last and bf16 channels_last: seconds, GFLOP/s, % of the roof of its dtype;
 * one whole iteration of impasto's loop (network, Grams, losses, L-BFGS step), parity objective;
 * a default stylization at 512/1024/2048 px, each in its own process, cut short (coarse scales 2
-  iterations, the final one enough to fill the L-BFGS history): peak RSS (wait4's ru_maxrss), the
+  iterations, the final one enough to fill the L-BFGS history): peak memory (its own VmHWM), the
   seconds per iteration of each scale, and the full default run's time projected from them.
 
 Times are the minimum over repeats: on a shared machine that is the least disturbed run. Each
@@ -23,14 +23,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from measured import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {  # name: (dtype, memory format)
@@ -141,20 +141,21 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
     return Timing(median([g[0] for g in gaps]), median([g[1] for g in gaps]))
 
 
-_STYLIZE_CHILD = """
-import sys, json, numpy as np
-from impasto import run
-from impasto.config import StyleConfig
-from impasto.pyramid import schedule
-side = int(sys.argv[1])
-cfg = StyleConfig(size=side)
-plan = schedule(side, cfg.min_size, cfg.scales, cfg.iterations)
-short = [2] * (len(plan) - 1) + [cfg.lbfgs_history + 3]
-rng = np.random.default_rng(0)
-image = lambda: rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8)
-r = run(image(), image(), size=side, iterations=short, tolerance=0.0)
-print(json.dumps({"runtime": r.runtime, "trace": r.trace, "default": [s.iterations for s in plan]}))
-"""
+def stylization_child(side: int) -> None:
+    """In the child: a default stylization at side x 3/4 side, cut short; prints its trace as JSON."""
+    import numpy as np
+
+    from impasto import run
+    from impasto.config import StyleConfig
+    from impasto.pyramid import schedule
+
+    cfg = StyleConfig(size=side)
+    plan = schedule(side, cfg.min_size, cfg.scales, cfg.iterations)
+    short = [2] * (len(plan) - 1) + [cfg.lbfgs_history + 3]
+    rng = np.random.default_rng(0)
+    content, style = (rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8) for _ in range(2))
+    result = run(content, style, size=side, iterations=short, tolerance=0.0)
+    print(json.dumps({"runtime": result.runtime, "trace": result.trace, "default": [s.iterations for s in plan]}))
 
 
 def stylization(side: int) -> dict:
@@ -164,29 +165,26 @@ def stylization(side: int) -> dict:
     history: the memory peak of a full run. The seconds per iteration of each scale (median of
     the measured ones) times the default budget projects the full default run's time.
     """
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _STYLIZE_CHILD, str(side)], stdout=subprocess.PIPE,
-                            cwd=ROOT, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    output = proc.stdout.read() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"stylization at {side} px failed")
-    child = json.loads(output.splitlines()[-1])
+    measured = run_python([str(Path(__file__).resolve()), "--stylization-child", str(side)], ROOT)
+    child = json.loads(measured.stdout.strip().splitlines()[-1])
     per_scale = []
     for scale, budget in enumerate(child["default"], start=1):
         stamps = [row["seconds"] for row in child["trace"] if row["scale"] == scale]
         gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
         per_scale.append(gaps[len(gaps) // 2] if gaps else float("nan"))
     projected = sum(pace * budget for pace, budget in zip(per_scale, child["default"]))
-    return {"wall": wall, "maxrss_gib": usage.ru_maxrss / 2**20, "runtime": child["runtime"],
+    return {"wall": measured.wall, "peak_gib": measured.peak_mib / 1024, "runtime": child["runtime"],
             "pace": per_scale, "default": child["default"], "projected": projected}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="256/512 px only, fewer repeats, memory to 1024 px")
+    parser.add_argument("--stylization-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stylization_child:
+        stylization_child(args.stylization_child)
+        return
     from impasto.runtime import tune_cpu
 
     tune_cpu()
@@ -210,7 +208,7 @@ def main() -> None:
     for side in [512, 1024] if args.quick else [512, 1024, 2048]:
         m = stylization(side)
         pace = ", ".join(f"{p:.2f}" for p in m["pace"])
-        print(f"  {side:5d} px ({m['runtime']}): peak {m['maxrss_gib']:.2f} GiB, wall {m['wall']:.1f} s; "
+        print(f"  {side:5d} px ({m['runtime']}): peak {m['peak_gib']:.2f} GiB, wall {m['wall']:.1f} s; "
               f"s/it per scale {pace} x default budget {m['default']} = {m['projected']:.0f} s projected "
               f"for the full default run", flush=True)
 

@@ -2,7 +2,7 @@
 
 One run: the `pastiche` CLI at its defaults (1000 L-BFGS steps at 500x500 pixels; --quick: 300
 steps at 256x256) as a subprocess, then impasto at `pastiche_parity_config()` (content init,
-multi-scale) as another, each with wall time and peak memory (wait4's ru_maxrss). Both outputs,
+multi-scale) as another, each with wall time and peak memory (its own VmHWM, see measured.py). Both outputs,
 and the snapshots impasto saves when its own loss first crosses pastiche's final objective, are
 scored with pastiche's own objective (PasticheArtist(..., init=image).loss): the reported time
 to target is that of the first snapshot whose pastiche score is at or below pastiche's.
@@ -16,46 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
+
+from measured import Child, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EXAMPLES = ROOT.parent / "shared" / "examples"
 THRESHOLDS = (1.0, 0.99, 0.97)  # snapshots at these fractions of pastiche's objective (our loss)
-
-
-@dataclass
-class Child:
-    """A finished subprocess: wall seconds, peak resident memory, and its stdout."""
-
-    wall: float
-    cpu: float  # user + system seconds: what a shared, busy machine distorts least
-    maxrss_mib: float
-    stdout: str
-    launched: float  # epoch seconds
-
-
-def run_child(argv: list[str]) -> Child:
-    """Run argv, measuring wall time and this child's own peak RSS (wait4, not RUSAGE_CHILDREN)."""
-    launched = time.time()
-    start = time.perf_counter()
-    with tempfile.TemporaryFile(mode="w+") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        text = out.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{text[-3000:]}")
-    return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text, launched)
 
 
 def pastiche_score(content: Path, style: Path, image: Path, pixels: int) -> float:
@@ -167,12 +138,12 @@ def main() -> None:
     print(f"content {size[0]}x{size[1]}, style {style_size[0]}x{style_size[1]}, pastiche {steps} steps; "
           f"images in {out}", flush=True)
 
-    theirs = run_child([sys.executable, "-m", "pastiche", "--content", str(content), "--styles", str(style),
+    theirs = run_python(["-m", "pastiche", "--content", str(content), "--styles", str(style),
                         "--output", str(out / "pastiche.png"), "--seed", "0", "--device", "cpu",
-                        "--num-steps", str(steps), "--size-pixels", str(pixels), "--info-step", "10"])
+                         "--num-steps", str(steps), "--size-pixels", str(pixels), "--info-step", "10"], ROOT)
     target = pastiche_score(content, style, out / "pastiche.png", pixels)
     trace = pastiche_trace(theirs.stdout)
-    print(f"pastiche: {theirs.wall:.1f} s wall, {theirs.cpu:.1f} s cpu, {theirs.maxrss_mib:.0f} MiB peak, "
+    print(f"pastiche: {theirs.wall:.1f} s wall, {theirs.cpu:.1f} s cpu, {theirs.peak_mib:.0f} MiB peak, "
           f"{(trace[-1][1] - trace[1][1]) / (trace[-1][0] - trace[1][0]):.3f} s/step, "
           f"final loss {trace[-1][2]:.4g} (scored from its PNG: {target:.4g})", flush=True)
 
@@ -183,7 +154,7 @@ def main() -> None:
             "out": str(out), "target": target,
             "config": config, "result": str(out / "impasto.json")}
     (out / "spec.json").write_text(json.dumps(spec))
-    ours = run_child([sys.executable, str(Path(__file__).resolve()), "--impasto-child", str(out / "spec.json")])
+    ours = run_python([str(Path(__file__).resolve()), "--impasto-child", str(out / "spec.json")], ROOT)
     report(json.loads((out / "impasto.json").read_text()), ours, theirs, target, content, style, pixels, out)
 
 
@@ -193,7 +164,7 @@ def report(result: dict, ours: Child, theirs: Child, target: float, content: Pat
     final_rows = [r for r in result["trace"] if r["scale"] == max(row["scale"] for row in result["trace"])]
     per_it = [(b["seconds"] - a["seconds"]) for a, b in zip(final_rows, final_rows[1:])]
     final_score = pastiche_score(content, style, out / "impasto_final.png", pixels)
-    print(f"impasto ({result['runtime']}): {ours.wall:.1f} s wall, {ours.cpu:.1f} s cpu, {ours.maxrss_mib:.0f} MiB peak, "
+    print(f"impasto ({result['runtime']}): {ours.wall:.1f} s wall, {ours.cpu:.1f} s cpu, {ours.peak_mib:.0f} MiB peak, "
           f"{sorted(per_it)[len(per_it) // 2] if per_it else float('nan'):.3f} s/it at the final scale (median), "
           f"{len(result['trace'])} iterations, stopped: {result['stopped']}; "
           f"final image scored by pastiche: {final_score:.4g} ({final_score / target:.3f} x pastiche's)")
