@@ -33,6 +33,7 @@ if sys.argv[1] == "-m":
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 else:
     sys.argv = sys.argv[1:]
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.argv[0]))  # as `python script.py` would
     runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
