@@ -9,7 +9,8 @@ roof, one whole optimisation iteration, and the peak memory of full stylizations
   iterations, the final one enough to fill the L-BFGS history): peak memory (its own VmHWM), the
   seconds per iteration of each scale, and the full default run's time projected from them.
 
-Times are the minimum over repeats: on a shared machine that is the least disturbed run. Each
+Network times are the minimum over repeats: on a shared machine that is the least disturbed run
+(a whole iteration, timed inside one optimisation, is the median of its iterations). Each
 is also given as process CPU seconds / threads ("cpu"), which a busy machine distorts less
 (run with OMP_WAIT_POLICY=PASSIVE there, so that waiting threads do not spin); % of roof compares
 like with like (wall with wall, cpu with cpu).
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +116,7 @@ def network(mode: str, sides: list[int], roofs: dict[torch.dtype, Timing], repea
 def iteration(precision: str, side: int, repeats: int) -> Timing:
     """Seconds of one iteration of impasto's own loop (box L-BFGS) on the parity objective, side x side.
 
-    Timed from the optimiser's hook: the median gap between evaluations after two warm-up ones,
+    Timed from the optimiser's hook: the median gap between evaluations after three warm-up ones,
     so the network, Grams, losses and the optimiser step are all inside.
     """
     from impasto.config import pastiche_parity_config
@@ -136,9 +138,8 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
 
     optimise(content, objective, iterations=repeats + 3, optimizer="lbfgs", lr=cfg.lr,
              lbfgs_history=cfg.lbfgs_history, tolerance=0.0, window=cfg.window, hook=hook)
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
     gaps = [(b - a, d - c) for a, b, c, d in zip(walls[3:], walls[4:], cpus[3:], cpus[4:])]
-    return Timing(median([g[0] for g in gaps]), median([g[1] for g in gaps]))
+    return Timing(statistics.median_high(g[0] for g in gaps), statistics.median_high(g[1] for g in gaps))
 
 
 def stylization_child(side: int) -> None:
@@ -170,8 +171,8 @@ def stylization(side: int) -> dict:
     per_scale = []
     for scale, budget in enumerate(child["default"], start=1):
         stamps = [row["seconds"] for row in child["trace"] if row["scale"] == scale]
-        gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
-        per_scale.append(gaps[len(gaps) // 2] if gaps else float("nan"))
+        gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+        per_scale.append(statistics.median_high(gaps) if gaps else float("nan"))
     projected = sum(pace * budget for pace, budget in zip(per_scale, child["default"]))
     return {"wall": measured.wall, "peak_gib": measured.peak_mib / 1024, "runtime": child["runtime"],
             "pace": per_scale, "default": child["default"], "projected": projected}

