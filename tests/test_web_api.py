@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import json
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -140,21 +141,25 @@ def test_client_paths_are_never_opened(client: TestClient) -> None:
         assert response.status_code == 400
         assert "no longer on the server" in response.json()["error"]
     image = upload(client, png_bytes(2))
-    response = client.post("/api/jobs", json={"content": image, "style": image,
-                                              "options": {**TINY, "init": "/etc/hostname"}})
+    response = client.post(
+        "/api/jobs", json={"content": image, "style": image, "options": {**TINY, "init": "/etc/hostname"}}
+    )
     assert response.status_code == 400 and "unknown init" in response.json()["error"]
     response = client.post("/api/jobs", json={"content": image, "style": image, "options": {"weights": "/x"}})
     assert response.status_code == 400 and "unknown option 'weights'" in response.json()["error"]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"size": "big"}, "size must be an integer, got 'big'"),
-    ({"size": [1]}, "size must be a number, got [1]"),
-    ({"size": 8}, "size must be an integer from 16 to 8192, got 8"),
-    ({"size": 64.5}, "size must be an integer, got 64.5"),
-    ({"style_weight": -1}, "style weight must be a non-negative number, got -1.0"),
-    ({"iterations": "ten"}, "iterations must be an integer, got 'ten'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"size": "big"}, "size must be an integer, got 'big'"),
+        ({"size": [1]}, "size must be a number, got [1]"),
+        ({"size": 8}, "size must be an integer from 16 to 8192, got 8"),
+        ({"size": 64.5}, "size must be an integer, got 64.5"),
+        ({"style_weight": -1}, "style weight must be a non-negative number, got -1.0"),
+        ({"iterations": "ten"}, "iterations must be an integer, got 'ten'"),
+    ],
+)
 def test_bad_options_get_one_line_messages(client: TestClient, options: dict, message: str) -> None:
     image = upload(client, png_bytes(3))
     response = client.post("/api/jobs", json={"content": image, "style": image, "options": options})

@@ -11,8 +11,8 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -26,8 +26,15 @@ uvicorn = pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not 
 
 from impasto.web.app import create_app  # noqa: E402
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -53,7 +60,7 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator["sync_api.Page"]:
+def page(tmp_path: Path) -> Iterator[sync_api.Page]:
     with sync_api.sync_playwright() as playwright:
         # Playwright gives each launch a fresh temporary profile of its own.
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
@@ -71,7 +78,7 @@ def _picture(path: Path, seed: int) -> Path:
     return path
 
 
-def test_upload_paint_watch_and_download(page: "sync_api.Page", server_url: str, tmp_path: Path) -> None:
+def test_upload_paint_watch_and_download(page: sync_api.Page, server_url: str, tmp_path: Path) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server_url)
@@ -115,7 +122,7 @@ def test_upload_paint_watch_and_download(page: "sync_api.Page", server_url: str,
     assert not errors, errors
 
 
-def test_bad_upload_shows_the_loaders_message(page: "sync_api.Page", server_url: str, tmp_path: Path) -> None:
+def test_bad_upload_shows_the_loaders_message(page: sync_api.Page, server_url: str, tmp_path: Path) -> None:
     fake = tmp_path / "holiday.jpg"
     fake.write_text("this is text, not a photo\n")
     page.goto(server_url)

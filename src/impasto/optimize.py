@@ -8,8 +8,8 @@ when the caller's callback asks it to.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -90,8 +90,15 @@ class _Stop(Exception):
 class _Evaluator:
     """Loss and gradient at given pixels; records the trace, keeps the best image, decides stops."""
 
-    def __init__(self, objective: Objective, start: torch.Tensor, iterations: int, tolerance: float,
-                 window: int, hook: Optional[StepHook]):
+    def __init__(
+        self,
+        objective: Objective,
+        start: torch.Tensor,
+        iterations: int,
+        tolerance: float,
+        window: int,
+        hook: StepHook | None,
+    ):
         self.objective, self.tolerance, self.window, self.hook = objective, tolerance, window, hook
         self.iterations = iterations
         self.result = LoopResult(best=start.detach().clone(), best_loss=math.inf)
@@ -170,8 +177,9 @@ def _free(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return (~blocked).to(x.dtype)
 
 
-def _direction(pairs: _History, grad: torch.Tensor, free: torch.Tensor,
-               first_step: float) -> tuple[torch.Tensor, float]:
+def _direction(
+    pairs: _History, grad: torch.Tensor, free: torch.Tensor, first_step: float
+) -> tuple[torch.Tensor, float]:
     """Search direction and first trial step along it.
 
     Quasi-Newton where curvature pairs exist and give a descent direction (its natural step is 1);
@@ -227,7 +235,7 @@ def optimise(
     lbfgs_history: int,
     tolerance: float,
     window: int,
-    hook: Optional[StepHook] = None,
+    hook: StepHook | None = None,
 ) -> LoopResult:
     """Minimise the objective over the pixels, starting from `start`; returns the best image seen."""
     evaluate = _Evaluator(objective, start, iterations, tolerance, window, hook)

@@ -8,8 +8,8 @@ are spent where they cost little.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 # Iterations at the coarsest scale; each finer scale gets this fraction of the one before.
 COARSE_ITERATIONS = 300
@@ -44,9 +44,7 @@ def default_iterations(count: int) -> list[int]:
     return out
 
 
-def schedule(
-    size: int, min_size: int, scales: int | None, iterations: Sequence[int] | None
-) -> list[Scale]:
+def schedule(size: int, min_size: int, scales: int | None, iterations: Sequence[int] | None) -> list[Scale]:
     sizes = scale_sizes(size, min_size, scales)
     if iterations is None:
         its = default_iterations(len(sizes))

@@ -52,7 +52,7 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tune_cpu() -> None:
     """Once per process: threads = physical cores, and keep freed memory in the process."""
     if "OMP_NUM_THREADS" not in os.environ:

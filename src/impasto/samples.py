@@ -20,8 +20,17 @@ from .imageio import load_image
 CONTENT_NAME = "chelsea.png"
 # A night-sky palette: deep blues, teal, ochre and lemon yellow.
 _PALETTE = np.array(
-    [(18, 32, 74), (31, 62, 130), (54, 101, 171), (92, 146, 196), (40, 96, 104),
-     (215, 178, 72), (240, 218, 110), (20, 24, 40)], dtype=np.float64,
+    [
+        (18, 32, 74),
+        (31, 62, 130),
+        (54, 101, 171),
+        (92, 146, 196),
+        (40, 96, 104),
+        (215, 178, 72),
+        (240, 218, 110),
+        (20, 24, 40),
+    ],
+    dtype=np.float64,
 )
 
 
@@ -56,8 +65,9 @@ def default_style(size: int = 512, seed: int = 7) -> Image.Image:
     sky = (1 - base) * _PALETTE[1] + base * _PALETTE[0]
     canvas = Image.fromarray(np.repeat(sky, width, axis=1).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(canvas)
-    centres = np.array([(0.3 * width, 0.35 * height, 1.0), (0.72 * width, 0.3 * height, -0.8),
-                        (0.55 * width, 0.75 * height, 0.6)])
+    centres = np.array(
+        [(0.3 * width, 0.35 * height, 1.0), (0.72 * width, 0.3 * height, -0.8), (0.55 * width, 0.75 * height, 0.6)]
+    )
     count = int(6 * width * height / 64)
     xs, ys = rng.uniform(0, width, count), rng.uniform(0, height, count)
     angles = _flow_angle(xs, ys, centres)
@@ -68,6 +78,5 @@ def default_style(size: int = 512, seed: int = 7) -> Image.Image:
         colour = np.clip(colour + rng.normal(0, 14, 3), 0, 255).astype(int)
         length = rng.uniform(0.012, 0.03) * width
         dx, dy = math.cos(angle) * length, math.sin(angle) * length
-        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=tuple(colour),
-                  width=max(2, round(width / 110)))
+        draw.line([(x - dx, y - dy), (x + dx, y + dy)], fill=tuple(colour), width=max(2, round(width / 110)))
     return canvas.filter(ImageFilter.SMOOTH)

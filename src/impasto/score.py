@@ -7,8 +7,8 @@ resampling filter chosen, so that the targets are built from the very pixels ano
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 from PIL import Image
@@ -65,10 +65,10 @@ def score(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
     image: ImageLike,
-    config: Optional[StyleConfig] = None,
+    config: StyleConfig | None = None,
     *,
-    size: Optional[Size] = None,
-    style_sizes: Optional[Sequence[Size]] = None,
+    size: Size | None = None,
+    style_sizes: Sequence[Size] | None = None,
     resample: Image.Resampling = Image.Resampling.LANCZOS,
 ) -> Score:
     """The objective of `config` for `image`, with targets from `content` and `style`.
@@ -91,7 +91,9 @@ def score(
     blend = [w / sum(weights) for w in weights]
     objective = scorer.objective(
         scorer.tensor(content_image, size, resample),
-        [scorer.tensor(s, z, resample) for s, z in zip(styles, style_sizes)], blend)
+        [scorer.tensor(s, z, resample) for s, z in zip(styles, style_sizes)],
+        blend,
+    )
     with torch.no_grad():
         total, parts = objective(scorer.tensor(load_image(image), size, resample))
     return Score(float(total), {k: float(v) for k, v in parts.items()}, tuple(size), [tuple(z) for z in style_sizes])

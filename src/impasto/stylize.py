@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,8 @@ from PIL import Image
 
 from .config import StyleConfig
 from .errors import ImpastoError
-from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, resize_longest, tensor_to_pil
 from .guided import Controls, prepare
+from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, resize_longest, tensor_to_pil
 from .losses import ContentLoss, StyleLoss
 from .optimize import Objective, StepInfo, Term, optimise
 from .pyramid import Scale, schedule
@@ -52,7 +52,7 @@ class Progress:
         return tensor_to_pil(self.finish(self.pixels))
 
 
-Callback = Callable[[Progress], Optional[bool]]
+Callback = Callable[[Progress], bool | None]
 """Return True to stop early; the best image so far is returned."""
 
 
@@ -71,7 +71,7 @@ class Result:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_weights(path: Optional[str]) -> VGGWeights:
+def _cached_weights(path: str | None) -> VGGWeights:
     return load_weights(path)
 
 
@@ -89,8 +89,10 @@ def features(vgg: VGGFeatures, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def content_terms(cfg: StyleConfig, content_features: dict[str, torch.Tensor]) -> list[Term]:
-    return [Term("content", layer, cfg.content_weight * w, ContentLoss(content_features[layer], cfg.normalize_losses))
-            for layer, w in cfg.content_layers.items()]
+    return [
+        Term("content", layer, cfg.content_weight * w, ContentLoss(content_features[layer], cfg.normalize_losses))
+        for layer, w in cfg.content_layers.items()
+    ]
 
 
 def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -104,7 +106,7 @@ def _as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
 class _Painter:
     """State of one stylization: images, network, schedule; paints scale after scale."""
 
-    def __init__(self, controls: Controls, cfg: StyleConfig, runtime: Runtime, callback: Optional[Callback]):
+    def __init__(self, controls: Controls, cfg: StyleConfig, runtime: Runtime, callback: Callback | None):
         self.controls, self.cfg, self.rt, self.callback = controls, cfg, runtime, callback
         self.content = controls.content
         self.vgg = frozen_network(cfg, runtime)
@@ -112,7 +114,7 @@ class _Painter:
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
         self.start = time.perf_counter()
-        self.best: Optional[torch.Tensor] = None
+        self.best: torch.Tensor | None = None
 
     def _tensor(self, image: Image.Image, longest: int) -> torch.Tensor:
         return pil_to_tensor(resize_longest(image, longest)).to(self.rt.device)
@@ -120,8 +122,13 @@ class _Painter:
     def _objective(self, longest: int) -> Objective:
         cfg = self.cfg
         content_feats = features(self.vgg, self._tensor(self.content, longest))
-        targets = self.controls.style_targets(lambda image, side: features(self.vgg, self._tensor(image, side)),
-                                              longest, cfg.style_scale, list(cfg.style_layers), content_feats)
+        targets = self.controls.style_targets(
+            lambda image, side: features(self.vgg, self._tensor(image, side)),
+            longest,
+            cfg.style_scale,
+            list(cfg.style_layers),
+            content_feats,
+        )
         terms = content_terms(cfg, content_feats)
         for layer, w in cfg.style_layers.items():
             for target, mask in targets[layer]:  # several with content masks: one per region
@@ -138,8 +145,7 @@ class _Painter:
         if init == "content":
             return content
         if init == "noise":
-            gen = torch.Generator().manual_seed(self.cfg.seed if self.cfg.seed is not None else
-                                                torch.seed())
+            gen = torch.Generator().manual_seed(self.cfg.seed if self.cfg.seed is not None else torch.seed())
             noise = torch.randn((1, 3, height, width), generator=gen).to(self.rt.device)
             mean = content.mean(dim=(2, 3), keepdim=True)
             return (mean + 0.2 * noise).clamp(0, 1)
@@ -155,14 +161,27 @@ class _Painter:
             self.scale_start = time.perf_counter()
             hook = functools.partial(self._hook, index, scale, size, step_base)
             loop = optimise(
-                start, objective, iterations=scale.iterations, optimizer=self.cfg.optimizer,
-                lr=self.cfg.lr, lbfgs_history=self.cfg.lbfgs_history,
-                tolerance=self.cfg.tolerance, window=self.cfg.window, hook=hook,
+                start,
+                objective,
+                iterations=scale.iterations,
+                optimizer=self.cfg.optimizer,
+                lr=self.cfg.lr,
+                lbfgs_history=self.cfg.lbfgs_history,
+                tolerance=self.cfg.tolerance,
+                window=self.cfg.window,
+                hook=hook,
             )
             self.best, stopped = loop.best, loop.stopped
             step_base += scale.iterations
-            log.info("scale %d/%d %dx%d: %s after %d iterations, loss %.4g",
-                     index + 1, len(self.plan), *size, stopped, len(loop.trace), loop.best_loss)
+            log.info(
+                "scale %d/%d %dx%d: %s after %d iterations, loss %.4g",
+                index + 1,
+                len(self.plan),
+                *size,
+                stopped,
+                len(loop.trace),
+                loop.best_loss,
+            )
             if stopped in ("interrupted", "callback"):
                 break
         assert self.best is not None
@@ -180,20 +199,39 @@ class _Painter:
         """Remaining time, from this scale's measured seconds per pixel-iteration (cost grows with pixels)."""
         per_pixel_step = (time.perf_counter() - self.scale_start) / (iteration * size[0] * size[1])
         work = (self.plan[index].iterations - iteration) * size[0] * size[1]
-        for later in self.plan[index + 1:]:
+        for later in self.plan[index + 1 :]:
             w, h = fit_size(self.content.size, later.longest)
             work += later.iterations * w * h
         return work * per_pixel_step
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
         elapsed = time.perf_counter() - self.start
-        self.trace.append({"scale": index + 1, "step": step_base + info.iteration, "seconds": elapsed,
-                           "loss": info.loss, **info.terms})
+        self.trace.append(
+            {
+                "scale": index + 1,
+                "step": step_base + info.iteration,
+                "seconds": elapsed,
+                "loss": info.loss,
+                **info.terms,
+            }
+        )
         if self.callback is None:
             return False
-        progress = Progress(index + 1, len(self.plan), size, info.iteration, scale.iterations,
-                            step_base + info.iteration, self.total_steps, info.loss, info.terms,
-                            elapsed, self._eta(index, info.iteration, size), info.image, self.controls.finish)
+        progress = Progress(
+            index + 1,
+            len(self.plan),
+            size,
+            info.iteration,
+            scale.iterations,
+            step_base + info.iteration,
+            self.total_steps,
+            info.loss,
+            info.terms,
+            elapsed,
+            self._eta(index, info.iteration, size),
+            info.image,
+            self.controls.finish,
+        )
         return bool(self.callback(progress))
 
 
@@ -201,8 +239,8 @@ def run(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
     *,
-    config: Optional[StyleConfig] = None,
-    callback: Optional[Callback] = None,
+    config: StyleConfig | None = None,
+    callback: Callback | None = None,
     **options,
 ) -> Result:
     """Stylize and return the image with its loss trace and timings. Options override `config`."""
@@ -226,8 +264,8 @@ def stylize(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
     *,
-    config: Optional[StyleConfig] = None,
-    callback: Optional[Callback] = None,
+    config: StyleConfig | None = None,
+    callback: Callback | None = None,
     **options,
 ) -> Image.Image:
     """Paint `content` in the style of `style` (a path, PIL image or array; or a list of them).

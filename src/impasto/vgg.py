@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,9 +67,7 @@ class Preprocess:
 # Caffe VGG: BGR, 0-255, minus the mean pixel (BGR order), no std.
 CAFFE_PREPROCESS = Preprocess(True, 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
 # torchvision: RGB, 0-1, ImageNet mean/std.
-TORCHVISION_PREPROCESS = Preprocess(
-    False, 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-)
+TORCHVISION_PREPROCESS = Preprocess(False, 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 @dataclass
@@ -170,9 +168,7 @@ def load_weights(path: str | Path | None = None) -> VGGWeights:
 def check_layers(layers: Iterable[str]) -> None:
     for layer in layers:
         if layer not in LAYER_NAMES:
-            raise ImpastoError(
-                f"unknown layer name {layer!r}; use names like conv4_2, relu1_1, pool3"
-            )
+            raise ImpastoError(f"unknown layer name {layer!r}; use names like conv4_2, relu1_1, pool3")
 
 
 class VGGFeatures(nn.Module):

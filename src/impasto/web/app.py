@@ -22,8 +22,9 @@ import functools
 import io
 import json
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 
 from PIL import Image
 from starlette.applications import Starlette
@@ -108,8 +109,9 @@ class Studio:
         name = display_name(request.query_params.get("name"))
         length = request.headers.get("content-length")
         try:
-            image_id, image = await self.uploads.add(name, int(length) if length and length.isdigit() else None,
-                                                     request.stream())
+            image_id, image = await self.uploads.add(
+                name, int(length) if length and length.isdigit() else None, request.stream()
+            )
         except TooLarge as exc:
             return _error(str(exc), 413)
         except ImpastoError as exc:
@@ -152,7 +154,7 @@ class Studio:
         job = self._job(request)
 
         async def stream() -> AsyncIterator[str]:
-            sent: Optional[tuple[int, int]] = None
+            sent: tuple[int, int] | None = None
             losses_from = 0
             while True:
                 finished = job.finished  # read before the snapshot, so the last one is complete
@@ -166,8 +168,9 @@ class Studio:
                     return
                 await asyncio.sleep(EVENT_INTERVAL)
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     async def preview(self, request: Request) -> Response:
         job = self._job(request)
@@ -187,8 +190,11 @@ class Studio:
         stem = Path(job.names[0]).stem or "result"
         filename = display_name(f"{stem}-impasto-{job.id[:6]}.png").replace('"', "")
         disposition = "attachment" if request.query_params.get("download") else "inline"
-        return FileResponse(job.result_path, media_type="image/png",
-                            headers={"Content-Disposition": f'{disposition}; filename="{filename}"'})
+        return FileResponse(
+            job.result_path,
+            media_type="image/png",
+            headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+        )
 
     async def index(self, request: Request) -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -198,8 +204,14 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return _error(str(exc), 404)
 
 
-def create_app(*, max_upload_mb: float = 20, max_waiting: int = 4, preview_interval: float = 0.5,
-               runner: Runner = run, workdir: Optional[Path] = None) -> Starlette:
+def create_app(
+    *,
+    max_upload_mb: float = 20,
+    max_waiting: int = 4,
+    preview_interval: float = 0.5,
+    runner: Runner = run,
+    workdir: Path | None = None,
+) -> Starlette:
     """The studio app. Its job worker starts and stops with the app's lifespan."""
     owned = tempfile.TemporaryDirectory(prefix="impasto-web-") if workdir is None else None
     folder = Path(owned.name) if owned is not None else Path(workdir)  # type: ignore[arg-type]

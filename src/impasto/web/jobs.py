@@ -14,9 +14,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from PIL import Image
 
@@ -42,19 +43,19 @@ class QueueFull(ImpastoError):
 class Job:
     """One stylization request and everything the page shows about it."""
 
-    content: Optional[Image.Image]  # dropped once the job has run, to free memory
-    style: Optional[Image.Image]
+    content: Image.Image | None  # dropped once the job has run, to free memory
+    style: Image.Image | None
     config: StyleConfig
     names: tuple[str, str]  # content and style names, for display and metadata
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created: float = field(default_factory=time.time)
     status: str = QUEUED
-    error: Optional[str] = None
+    error: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
-    preview: Optional[bytes] = None
+    preview: bytes | None = None
     preview_version: int = 0
-    result_path: Optional[Path] = None
+    result_path: Path | None = None
     version: int = 0  # bumped on every change, so event streams know when to send
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -69,12 +70,23 @@ class Job:
         """JSON-ready state; `losses` holds only the loss values from index `losses_from` on."""
         cfg = self.config
         return {
-            "id": self.id, "status": self.status, "position": position, "error": self.error,
-            "created": self.created, "content_name": self.names[0], "style_name": self.names[1],
-            "options": {"size": cfg.size, "style_weight": cfg.style_weight, "init": cfg.init,
-                        "preserve_color": getattr(cfg, "preserve_color", None)},
-            "progress": dict(self.progress), "preview": self.preview_version,
-            "losses_from": losses_from, "losses": self.losses[losses_from:],
+            "id": self.id,
+            "status": self.status,
+            "position": position,
+            "error": self.error,
+            "created": self.created,
+            "content_name": self.names[0],
+            "style_name": self.names[1],
+            "options": {
+                "size": cfg.size,
+                "style_weight": cfg.style_weight,
+                "init": cfg.init,
+                "preserve_color": getattr(cfg, "preserve_color", None),
+            },
+            "progress": dict(self.progress),
+            "preview": self.preview_version,
+            "losses_from": losses_from,
+            "losses": self.losses[losses_from:],
             "result": self.result_path is not None,
         }
 
@@ -90,16 +102,23 @@ class _Tracker:
     def __call__(self, p: Progress) -> bool:
         job = self.job
         now = time.monotonic()
-        if (p.scale != self.last_scale or now - self.last_preview >= self.interval
-                or p.iteration == p.iterations):
+        if p.scale != self.last_scale or now - self.last_preview >= self.interval or p.iteration == p.iterations:
             job.preview = _jpeg(p.image())
             job.preview_version += 1
             self.last_preview, self.last_scale = now, p.scale
         job.losses.append(p.loss)
-        job.progress = {"scale": p.scale, "scales": p.scales, "size": list(p.size),
-                        "iteration": p.iteration, "iterations": p.iterations, "step": p.step,
-                        "total_steps": p.total_steps, "loss": p.loss, "elapsed": round(p.elapsed, 2),
-                        "eta": round(p.eta, 1)}
+        job.progress = {
+            "scale": p.scale,
+            "scales": p.scales,
+            "size": list(p.size),
+            "iteration": p.iteration,
+            "iterations": p.iterations,
+            "step": p.step,
+            "total_steps": p.total_steps,
+            "loss": p.loss,
+            "elapsed": round(p.elapsed, 2),
+            "eta": round(p.eta, 1),
+        }
         job.touch()
         return job.cancel.is_set()
 
@@ -113,15 +132,22 @@ def _jpeg(image: Image.Image) -> bytes:
 class JobQueue:
     """A FIFO of jobs run by one worker thread; finished jobs are kept (bounded) for the strip."""
 
-    def __init__(self, workdir: Path, *, max_waiting: int = 4, keep: int = 40,
-                 preview_interval: float = 0.5, runner: Runner = run):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        max_waiting: int = 4,
+        keep: int = 40,
+        preview_interval: float = 0.5,
+        runner: Runner = run,
+    ):
         self.workdir, self.max_waiting, self.keep = workdir, max_waiting, keep
         self.preview_interval, self.runner = preview_interval, runner
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # -- handlers' side ---------------------------------------------------------------
 
@@ -129,15 +155,14 @@ class JobQueue:
         """Queue a job and return its place (0: it runs next), or raise QueueFull."""
         with self._cond:
             if len(self._waiting) >= self.max_waiting:
-                raise QueueFull(f"the queue is full ({self.max_waiting} jobs waiting); "
-                                "try again when one has finished")
+                raise QueueFull(f"the queue is full ({self.max_waiting} jobs waiting); try again when one has finished")
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._forget_old()
             self._cond.notify_all()
             return self.position(job)
 
-    def get(self, job_id: str) -> Optional[Job]:
+    def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
     def jobs(self) -> list[Job]:
@@ -184,7 +209,7 @@ class JobQueue:
             self._thread.join(timeout)
             self._thread = None
 
-    def _next(self) -> Optional[Job]:
+    def _next(self) -> Job | None:
         with self._cond:
             while not self._waiting and not self._stopping:
                 self._cond.wait()
@@ -202,11 +227,16 @@ class JobQueue:
 
     def _run(self, job: Job) -> None:
         try:
-            result = self.runner(job.content, job.style, config=job.config,
-                                 callback=_Tracker(job, self.preview_interval))
+            result = self.runner(
+                job.content, job.style, config=job.config, callback=_Tracker(job, self.preview_interval)
+            )
             path = self.workdir / f"{job.id}.png"
-            metadata = {**result.config.as_metadata(), "impasto:content": job.names[0],
-                        "impasto:style": job.names[1], "impasto:stopped": result.stopped}
+            metadata = {
+                **result.config.as_metadata(),
+                "impasto:content": job.names[0],
+                "impasto:style": job.names[1],
+                "impasto:stopped": result.stopped,
+            }
             save_image(result.image, path, metadata)
             job.preview = _jpeg(result.image)
             job.preview_version += 1

@@ -8,8 +8,9 @@ own one-line message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from ..config import INITS, StyleConfig, default
 from ..errors import ImpastoError
@@ -48,11 +49,12 @@ def _number(name: str, value: Any, kind: type) -> Any:
             return int(number)
         return number
     except (ValueError, OverflowError):
-        raise ImpastoError(f"{name.replace('_', ' ')} must be {'an integer' if kind is int else 'a number'}, "
-                           f"got {value!r}") from None
+        raise ImpastoError(
+            f"{name.replace('_', ' ')} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+        ) from None
 
 
-def _iterations(value: Any) -> Optional[list[int]]:
+def _iterations(value: Any) -> list[int] | None:
     if value is None or value == "":
         return None
     items = value.replace(",", " ").split() if isinstance(value, str) else value
@@ -61,7 +63,7 @@ def _iterations(value: Any) -> Optional[list[int]]:
     return [_number("iterations", item, int) for item in items]
 
 
-def parse_options(raw: Mapping[str, Any], quality: Optional[str] = None) -> StyleConfig:
+def parse_options(raw: Mapping[str, Any], quality: str | None = None) -> StyleConfig:
     """Browser options -> a validated StyleConfig, or ImpastoError with a one-line reason."""
     unknown = sorted(set(raw) - set(WEB_OPTIONS))
     if unknown:
@@ -82,8 +84,9 @@ def parse_options(raw: Mapping[str, Any], quality: Optional[str] = None) -> Styl
             options[name] = value
         elif name == "preserve_color":
             if value not in PRESERVE_COLOR_CHOICES:
-                raise ImpastoError(f"unknown colour preservation {value!r}; choose from "
-                                   f"{', '.join(PRESERVE_COLOR_CHOICES)} or none")
+                raise ImpastoError(
+                    f"unknown colour preservation {value!r}; choose from {', '.join(PRESERVE_COLOR_CHOICES)} or none"
+                )
             options[name] = value
     if quality is not None:
         if quality not in QUALITY:

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import webbrowser
-from typing import Any, Optional
+from typing import Any
 
 log = logging.getLogger("impasto.web")
 
@@ -21,9 +21,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="impasto serve",
         description="Start the impasto web studio: upload two images, watch the painting, download it.",
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1: this computer only; "
-                             "0.0.0.0 shares it with your network)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this computer only; 0.0.0.0 shares it with your network)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--open", action="store_true", help="open the studio in a web browser")
     parser.add_argument("--max-upload-mb", type=float, default=20, help="largest upload accepted (default 20 MB)")
@@ -31,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve_main(argv: Optional[list[str]] = None) -> int:
+def serve_main(argv: list[str] | None = None) -> int:
     """Run the studio until Ctrl-C; returns the process exit code. argv may start with 'serve'."""
     parser = _parser()
     if argv and argv[0] == "serve":
@@ -46,8 +48,7 @@ def serve_main(argv: Optional[list[str]] = None) -> int:
 
         from .app import create_app
     except ImportError as exc:
-        parser.exit(2, f"impasto serve: needs the web extra ({exc.name} is missing): "
-                       "pip install 'impasto[web]'\n")
+        parser.exit(2, f"impasto serve: needs the web extra ({exc.name} is missing): pip install 'impasto[web]'\n")
     host = args.host
     url = f"http://{'[' + host + ']' if ':' in host else host}:{args.port}/"
     if host not in LOOPBACK:
@@ -55,8 +56,11 @@ def serve_main(argv: Optional[list[str]] = None) -> int:
     try:
         sock = _bind(host, args.port)
     except OSError as exc:
-        parser.exit(1, f"impasto serve: cannot listen on {url}: {exc.strerror or exc}"
-                       f"{' (try another --port)' if exc.errno == errno.EADDRINUSE else ''}\n")
+        parser.exit(
+            1,
+            f"impasto serve: cannot listen on {url}: {exc.strerror or exc}"
+            f"{' (try another --port)' if exc.errno == errno.EADDRINUSE else ''}\n",
+        )
     app = create_app(max_upload_mb=args.max_upload_mb, max_waiting=args.queue)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -13,8 +13,8 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator, Optional
 
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
@@ -29,14 +29,14 @@ class TooLarge(ImpastoError):
     """The upload is over the size limit."""
 
 
-def display_name(name: Optional[str]) -> str:
+def display_name(name: str | None) -> str:
     """A client-supplied file name made safe to show: last path part, printable, short."""
     base = re.split(r"[\\/]", name or "")[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip()
-    return (base[:80] or "upload")
+    return base[:80] or "upload"
 
 
-def too_large_message(name: str, size: Optional[int], limit: int) -> str:
+def too_large_message(name: str, size: int | None, limit: int) -> str:
     got = f" ({size / MB:.1f} MB)" if size else ""
     return f"{name}: file is too large{got}; the limit is {limit / MB:.3g} MB"
 
@@ -49,7 +49,7 @@ class UploadStore:
         self._images: OrderedDict[str, tuple[str, Image.Image]] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def add(self, name: str, length: Optional[int], chunks: AsyncIterator[bytes]) -> tuple[str, Image.Image]:
+    async def add(self, name: str, length: int | None, chunks: AsyncIterator[bytes]) -> tuple[str, Image.Image]:
         """Read, check and keep one upload; returns its id and image, or raises ImpastoError."""
         if length is not None and length > self.limit:
             raise TooLarge(too_large_message(name, length, self.limit))
