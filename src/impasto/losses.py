@@ -107,3 +107,10 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.square().mean() + dy.square().mean()
+
+
+class TotalVariation(nn.Module):
+    """`total_variation` as a loss module, so that it is one more term of the objective (on pixels)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image)

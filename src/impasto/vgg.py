@@ -196,6 +196,11 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the network takes: each 2x2 pooling before the last layer halves it."""
+        return 2 ** sum(name.startswith("pool") for name in self.names)
+
     @staticmethod
     def _make(name: str, weights: VGGWeights, pooling: str, inplace: bool) -> nn.Module:
         if name.startswith("conv"):
