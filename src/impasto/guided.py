@@ -248,7 +248,7 @@ def style_masks(
         if item is None:
             out.append(None)
             continue
-        image = load_image(item)
+        image = load_image(item)  # type: ignore[arg-type]
         _check_aspect(f"style mask {k}", image.size, style.size, f"style image {k}")
         out.append(_check_mass(f"style mask {k}", _grey(image)))
     return out

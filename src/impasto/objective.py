@@ -18,8 +18,9 @@ from PIL import Image
 from torch import nn
 
 from .config import StyleConfig
+from .errors import ImpastoError
 from .guided import Controls, Features
-from .imageio import pil_to_tensor, resize_longest
+from .imageio import fit_size, pil_to_tensor
 from .losses import ContentLoss, StyleLoss, TotalVariation
 from .runtime import Runtime
 from .vgg import VGGFeatures, VGGWeights, load_weights
@@ -76,9 +77,24 @@ def features(vgg: VGGFeatures, pixels: torch.Tensor) -> Features:
     return {k: v.float() for k, v in vgg(pixels.contiguous(memory_format=torch.channels_last)).items()}
 
 
-def resized_pixels(device: torch.device) -> PixelsOf:
-    """The default sizing: the image's longest side set to `longest` (Lanczos), aspect kept."""
-    return lambda image, longest: pil_to_tensor(resize_longest(image, longest)).to(device)
+def resized_pixels(device: torch.device, min_side: int = 1) -> PixelsOf:
+    """The default sizing: the image's longest side set to `longest` (Lanczos), aspect kept.
+
+    An image so thin that its short side would fall under `min_side` (what the network's poolings
+    need) is refused with the sizes named, rather than failing deep inside the network.
+    """
+
+    def pixels_of(image: Image.Image, longest: int) -> torch.Tensor:
+        size = fit_size(image.size, longest)
+        if min(size) < min_side:
+            raise ImpastoError(
+                f"an image of {image.width}x{image.height} px is too thin: at {size[0]}x{size[1]} its short side "
+                f"is under the {min_side} px the network needs; use a larger size or style scale, or a less "
+                "elongated image"
+            )
+        return pil_to_tensor(image.resize(size, Image.Resampling.LANCZOS)).to(device)
+
+    return pixels_of
 
 
 def build_objective(
@@ -94,7 +110,7 @@ def build_objective(
     `pixels_of` decides how target images are resampled (score() passes exact sizes to match
     another tool's pixels); by default they are resized to `longest` times their scale factors.
     """
-    pixels_of = pixels_of or resized_pixels(next(vgg.parameters()).device)
+    pixels_of = pixels_of or resized_pixels(next(vgg.parameters()).device, vgg.min_side)
     content = features(vgg, pixels_of(controls.content, longest))
     terms = [
         Term("content", layer, cfg.content_weight * w, ContentLoss(content[layer], cfg.normalize_losses))

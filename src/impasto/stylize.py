@@ -150,7 +150,8 @@ class _Painter:
         final = fit_size(self.content.size, self.cfg.size)
         assert self.best is not None
         image = tensor_to_pil(self.controls.finish(_resize(self.best, final)))
-        loss, terms = None, {}
+        loss: float | None = None
+        terms: dict[str, float] = {}
         if self.objective is not None and self.best.shape[-2:] == (final[1], final[0]):
             loss, terms = loss_of_image(self.objective, self.controls, image, self.rt.device)
         return Result(
