@@ -144,8 +144,8 @@ class Judge:
 
 
 def tile(image: Image.Image) -> Image.Image:
-    copy = image.copy()
-    copy.thumbnail(TILE, Image.Resampling.LANCZOS)
+    scale = min(TILE[0] / image.width, TILE[1] / image.height)
+    copy = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", TILE, (255, 255, 255))
     canvas.paste(copy, ((TILE[0] - copy.width) // 2, (TILE[1] - copy.height) // 2))
     return canvas
@@ -212,7 +212,9 @@ def main() -> None:
         name = pair_name(photo, painting)
         output = renders / f"{name.replace('/', '__')}.png"
         sets = [x for s in args.set for x in ("--set", s)]
-        child = run_python([__file__, "--size", str(args.size), *sets, "--render-one", photo, painting, str(output)], ROOT)
+        child = run_python(
+            [__file__, "--size", str(args.size), *sets, "--render-one", photo, painting, str(output)], ROOT
+        )
         seconds = json.loads(child.stdout.strip().splitlines()[-1])["seconds"]
         images = [load(photo), load(painting), Image.open(output).convert("RGB")]
         row = Row(name, *judge.measure(*images), seconds, child.peak_mib)
