@@ -6,7 +6,10 @@ Every failure becomes an `ImpastoError` with one line that names the file and th
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import threading
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Union
@@ -22,22 +25,42 @@ ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]  # noqa: UP007 (a r
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
-def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise ImpastoError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise ImpastoError(f"{path}: file is empty")
+class TooManyPixels(ImpastoError):
+    """The image would decode to more pixels than allowed (Pillow's bomb guard or a caller's cap)."""
+
+
+_OPEN_LOCK = threading.Lock()  # warnings filters are process-wide: one thread changes them at a time
+
+
+def _open_lazy(path: Path) -> Image.Image:
+    """Image.open (header only), with Pillow's DecompressionBombWarning raised as an error, not printed."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _too_many(path: Path, pixels: int, limit: float, whose: str) -> TooManyPixels:
+    return TooManyPixels(f"{path}: image is too large ({pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
+
+
+def _open(path: Path, max_pixels: int | None = None) -> Image.Image:
     try:
-        image = Image.open(path)
+        if not path.exists():
+            raise ImpastoError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImpastoError(f"{path}: is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise ImpastoError(f"{path}: file is empty")
+        image = _open_lazy(path)
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            image.close()
+            raise _too_many(path, image.width * image.height, max_pixels, "the limit")
         image.load()
     except PermissionError:
         raise ImpastoError(f"{path}: permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImpastoError(
-            f"{path}: image is too large (over {Image.MAX_IMAGE_PIXELS * 2} pixels; decompression-bomb guard)"
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        pixels = int((re.findall(r"\d+", str(exc)) or ["0"])[0])  # Pillow's message starts with the count
+        raise _too_many(path, pixels, Image.MAX_IMAGE_PIXELS or 0, "the decompression-bomb guard") from None
     except UnidentifiedImageError:
         raise ImpastoError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -81,14 +104,17 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array[..., :3] if array.shape[2] == 4 else array, mode="RGB")
 
 
-def load_image(source: ImageLike) -> Image.Image:
-    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image."""
+def load_image(source: ImageLike, max_pixels: int | None = None) -> Image.Image:
+    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image.
+
+    `max_pixels` caps a file's decoded size (checked from its header, before decoding).
+    """
     if isinstance(source, Image.Image):
         image = to_rgb(source)
     elif isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, (str, os.PathLike)):
-        image = to_rgb(_open(Path(source)))
+        image = to_rgb(_open(Path(source), max_pixels))
     else:
         raise ImpastoError(f"cannot use {type(source).__name__} as an image")
     if image.width < 1 or image.height < 1:
