@@ -12,6 +12,7 @@ the disk. A browser visiting some other site can send such requests too, so:
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -42,10 +43,16 @@ def host_name(header: str) -> str:
 
 
 def allowed_hosts(bound: str, extra: Iterable[str] = ()) -> frozenset[str]:
-    """Loopback names, the address the server is bound to (unless a wildcard), and `extra`."""
+    """Loopback names, the address the server is bound to, and `extra`.
+
+    Bound to every interface (0.0.0.0), it also answers to this computer's name (and name.local);
+    others, such as its LAN address, must be named with --allow-host.
+    """
     names = set(LOOPBACK_NAMES) | {host_name(name) for name in extra}
     bound = bound.strip("[]").lower()
-    if bound not in WILDCARDS:
+    if bound in WILDCARDS:
+        names |= {socket.gethostname().lower(), socket.gethostname().lower() + ".local"}
+    else:
         names.add(bound)
     return frozenset(name.rstrip(".") for name in names)
 

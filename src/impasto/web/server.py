@@ -16,12 +16,11 @@ from typing import Any
 from ..cli import _Parser as OneLineErrors
 from ..errors import ImpastoError
 from ..runtime import tune_cpu
-from .guard import allowed_hosts
+from .guard import LOOPBACK_NAMES, allowed_hosts
 from .options import Limits
 
 log = logging.getLogger("impasto.web")
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,8 +82,9 @@ def serve_main(argv: list[str] | None = None) -> int:
     tune_cpu()  # the process is ours: threads = cores, freed memory kept for the next job
     host = args.host
     url = f"http://{'[' + host + ']' if ':' in host else host}:{args.port}/"
-    if host not in LOOPBACK:
-        log.warning("the studio is reachable from other computers at %s (no login)", url)
+    hosts = allowed_hosts(host, args.allow_host)
+    if host not in LOOPBACK_NAMES:
+        log.warning("the studio is reachable from other computers (no login) as %s", ", ".join(sorted(hosts)))
     try:
         sock = _bind(host, args.port)
     except OSError as exc:
@@ -93,7 +93,6 @@ def serve_main(argv: list[str] | None = None) -> int:
             f"impasto serve: cannot listen on {url}: {exc.strerror or exc}"
             f"{' (try another --port)' if exc.errno == errno.EADDRINUSE else ''}\n",
         )
-    hosts = allowed_hosts(host, args.allow_host)
     app = create_app(limits=limits, max_waiting=args.queue, hosts=hosts)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
