@@ -10,7 +10,7 @@ evaluated tile by tile, is an addition here rather than a second builder elsewhe
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -104,11 +104,13 @@ def build_objective(
     longest: int,
     *,
     pixels_of: PixelsOf | None = None,
+    extra_terms: Sequence[Term] = (),
 ) -> Objective:
     """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
 
     `pixels_of` decides how target images are resampled (score() passes exact sizes to match
     another tool's pixels); by default they are resized to `longest` times their scale factors.
+    `extra_terms` are added as they are (e.g. video's temporal term on the pixels).
     """
     pixels_of = pixels_of or resized_pixels(next(vgg.parameters()).device, vgg.min_side)
     content = features(vgg, pixels_of(controls.content, longest))
@@ -128,7 +130,7 @@ def build_objective(
             terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses, mask)))
     if cfg.tv_weight:
         terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
-    return Objective(vgg, terms)
+    return Objective(vgg, terms + list(extra_terms))
 
 
 @torch.no_grad()
