@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # torch first, pinned: a bare "torch" requirement with no torch installed pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test serve setup setup-web setup-test gallery bench clean
+.PHONY: demo test lint serve setup setup-web setup-test gallery bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ demo: setup
 serve: setup-web
 	$(BIN)/impasto serve --open
 
-test: setup-test
+test: setup-test lint
 	$(BIN)/python -m pytest -q
+
+# Lint, format and type checks over the whole tree (config in pyproject.toml); part of `make test`.
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 gallery: setup
 	$(BIN)/python examples/gallery.py

@@ -121,16 +121,22 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
     Timed from the optimiser's hook: the median gap between evaluations after three warm-up ones,
     so the network, Grams, losses and the optimiser step are all inside.
     """
-    from impasto.config import pastiche_parity_config
+    import numpy as np
+    from PIL import Image
+
+    from impasto.guided import prepare
+    from impasto.imageio import pil_to_tensor
+    from impasto.objective import build_objective, frozen_network
     from impasto.optimize import optimise
     from impasto.runtime import resolve
-    from impasto.score import _Scorer
+    from impasto.score import pastiche_parity_config
 
     cfg = pastiche_parity_config(precision=precision, device="cpu")
-    scorer = _Scorer(cfg, resolve("cpu", precision))
-    gen = torch.Generator().manual_seed(0)
-    content, style = (torch.rand(1, 3, side, side, generator=gen) for _ in range(2))
-    objective = scorer.objective(content, [style], [1.0])
+    rng = np.random.default_rng(0)
+    content_image, style_image = (Image.fromarray(rng.integers(0, 256, (side, side, 3), np.uint8)) for _ in range(2))
+    vgg = frozen_network(cfg, resolve("cpu", precision))
+    objective = build_objective(cfg, vgg, prepare(content_image, [style_image], cfg), side)
+    content = pil_to_tensor(content_image)
     walls, cpus = [time.perf_counter()], [_cpu_seconds()]
 
     def hook(_info) -> bool:

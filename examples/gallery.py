@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 import impasto
 from impasto.config import default
 from impasto.imageio import fit_size, load_image
+from impasto.runtime import tune_cpu
 
 log = logging.getLogger("gallery")
 LABEL_HEIGHT = 16
@@ -119,6 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("impasto").setLevel(logging.WARNING)
+    tune_cpu()  # threads and allocator, as the CLI sets them
     sheet = render(args.examples, args.size, args.iterations, args.style_weight, args.columns)
     sheet.save(args.output, quality=85, optimize=True)
     log.info("wrote %s (%d KB)", args.output, args.output.stat().st_size // 1024)

@@ -17,7 +17,7 @@ from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.imageio import pil_to_tensor
 from impasto.losses import gram_matrix
-from impasto.stylize import _cached_weights
+from impasto.objective import _cached_weights
 from impasto.vgg import VGGFeatures
 
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.optimize
 import torch
 
-from impasto.optimize import _Evaluator, _lbfgs_box, _Stop
+from impasto.optimize import lbfgs_box, optimise
 
 
 class Quadratic(torch.nn.Module):
@@ -26,13 +26,20 @@ class Quadratic(torch.nn.Module):
         return value.float(), {}
 
 
-def minimise_box(objective: Quadratic, n: int, iterations: int, history: int) -> _Evaluator:
-    """Run the box L-BFGS from the box's centre until its budget stops it; the evaluator holds the result."""
+def minimise_box(objective: Quadratic, n: int, evaluations: int, history: int) -> tuple[torch.Tensor, float, list]:
+    """The plain box L-BFGS from the box's centre, stopped after `evaluations`; (x, loss, every loss evaluated)."""
+    losses: list[float] = []
+
+    def evaluate(x: torch.Tensor) -> tuple[float, torch.Tensor]:
+        x = x.detach().requires_grad_(True)
+        value, _ = objective(x)
+        value.backward()
+        losses.append(float(value.detach()))
+        return losses[-1], x.grad
+
     start = torch.full((1, 1, 1, n), 0.5)
-    evaluate = _Evaluator(objective, start, iterations, tolerance=0.0, window=20, hook=None)
-    with pytest.raises(_Stop):
-        _lbfgs_box(evaluate, start, history=history)
-    return evaluate
+    x, loss = lbfgs_box(evaluate, start, history=history, done=lambda: len(losses) >= evaluations)
+    return x, loss, losses
 
 
 def reference(objective: Quadratic, n: int) -> tuple[np.ndarray, float]:
@@ -52,8 +59,9 @@ def reference(objective: Quadratic, n: int) -> tuple[np.ndarray, float]:
 def test_box_lbfgs_finds_the_constrained_minimum(seed):
     n = 60
     objective = Quadratic(n, seed)
-    result = minimise_box(objective, n, iterations=400, history=10).result
-    best, loss = result.best.reshape(-1).double(), result.best_loss
+    x, loss, losses = minimise_box(objective, n, evaluations=400, history=10)
+    best = x.reshape(-1).double()
+    assert len(losses) == 400 and loss == min(losses)  # stops on its condition; returns the best accepted point
     expected_x, expected_loss = reference(objective, n)
     assert float(best.min()) >= 0.0 and float(best.max()) <= 1.0  # never leaves the box
     at_bounds = (expected_x <= 1e-6) | (expected_x >= 1 - 1e-6)
@@ -63,6 +71,21 @@ def test_box_lbfgs_finds_the_constrained_minimum(seed):
 
 
 def test_box_lbfgs_makes_fast_progress_on_an_ill_conditioned_problem():
-    evaluate = minimise_box(Quadratic(40, 3), 40, iterations=80, history=5)
-    best = np.minimum.accumulate([row["loss"] for row in evaluate.result.trace])
-    assert best[-1] < 0.01 * best[0]
+    _, loss, losses = minimise_box(Quadratic(40, 3), 40, evaluations=80, history=5)
+    assert loss < 0.01 * losses[0]
+
+
+def test_evaluator_counts_evaluations_and_reports_the_best_so_far():
+    """The budget is exact; rejected line-search trials never show as the loss, the trace's loss never rises."""
+    objective = Quadratic(30, 4)
+    seen = []
+    start = torch.full((1, 1, 1, 30), 0.5)
+    result = optimise(
+        start, objective, iterations=50, optimizer="lbfgs", lr=0.0, lbfgs_history=5, tolerance=0.0, window=5,
+        hook=lambda info: seen.append((info.iteration, info.loss, info.trial)) and False,
+    )  # fmt: skip
+    assert [s[0] for s in seen] == list(range(1, 51)) and len(result.trace) == 50
+    losses = [row["loss"] for row in result.trace]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert any(trial > loss for _, loss, trial in seen)  # some trials were rejected, and not reported as the loss
+    assert result.best_loss == losses[-1] == pytest.approx(float(objective(result.best)[0]))

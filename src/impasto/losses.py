@@ -68,6 +68,8 @@ def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> tor
 class ContentLoss(nn.Module):
     """Mean squared error between feature maps; optionally divided by the target's mean square."""
 
+    target: torch.Tensor
+
     def __init__(self, target: torch.Tensor, normalize: bool):
         super().__init__()
         target = target.detach().float()
@@ -84,6 +86,8 @@ class StyleLoss(nn.Module):
     `target_gram` may be a blend of several styles' Grams. With `normalize`, the loss is divided
     by the target Gram's mean square so that layers of very different magnitude weigh alike.
     """
+
+    target: torch.Tensor
 
     def __init__(self, target_gram: torch.Tensor, normalize: bool, mask: torch.Tensor | None = None):
         super().__init__()
@@ -107,3 +111,10 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.square().mean() + dy.square().mean()
+
+
+class TotalVariation(nn.Module):
+    """`total_variation` as a loss module, so that it is one more term of the objective (on pixels)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image)

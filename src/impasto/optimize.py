@@ -1,8 +1,9 @@
-"""The objective (weighted sum of loss modules over one VGG pass) and the pixel optimiser loop.
+"""The pixel optimisers: box-constrained L-BFGS and projected Adam, and the loop around them.
 
 Only the image's pixels are optimised, bounded to the displayable range [0, 1]. The loop keeps
 the best image seen, stops early when the loss stops falling, and leaves cleanly on Ctrl-C or
-when the caller's callback asks it to.
+when the caller's callback asks it to. The budget counts objective *evaluations*: L-BFGS's
+line-search trials included, since each costs a full forward and backward pass.
 """
 
 from __future__ import annotations
@@ -12,52 +13,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
-from .losses import total_variation
-from .vgg import VGGFeatures
+from .objective import Objective
 
-
-@dataclass
-class Term:
-    """One weighted loss on one layer's activations: kind is 'content' or 'style'."""
-
-    kind: str
-    layer: str
-    weight: float
-    loss: nn.Module
-
-
-class Objective(nn.Module):
-    """Total = sum of weighted content and style terms + tv_weight * total variation."""
-
-    def __init__(self, vgg: VGGFeatures, terms: list[Term], tv_weight: float):
-        super().__init__()
-        self.vgg = vgg
-        self.terms = terms
-        self.term_modules = nn.ModuleList(t.loss for t in terms)
-        self.tv_weight = tv_weight
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        features = self.vgg(image.contiguous(memory_format=torch.channels_last))
-        parts: dict[str, torch.Tensor] = {}
-        for term in self.terms:
-            value = term.weight * term.loss(features[term.layer])
-            parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
-        if self.tv_weight:
-            parts["tv"] = self.tv_weight * total_variation(image)
-        total = sum(parts.values())
-        return total, parts  # type: ignore[return-value]
+Evaluate = Callable[[torch.Tensor], tuple[float, torch.Tensor]]
+"""pixels -> (loss, gradient); what the optimisers minimise."""
 
 
 @dataclass
 class StepInfo:
-    """What the loop reports after each evaluation of the objective."""
+    """What the loop reports after each evaluation: the best image so far and its loss.
 
-    iteration: int
-    loss: float
-    terms: dict[str, float]
-    image: torch.Tensor  # the pixels this loss was measured at (do not modify)
+    The best, not the evaluated point: an L-BFGS line-search trial may be rejected, and the
+    preview and the loss shown should be those of the image that would be written.
+    """
+
+    iteration: int  # evaluations so far in this loop, 1-based
+    loss: float  # of the best image so far
+    terms: dict[str, float]  # of the best image so far
+    image: torch.Tensor  # the best pixels so far (do not modify)
+    trial: float  # the loss at the point just evaluated
 
 
 StepHook = Callable[[StepInfo], bool]
@@ -79,60 +54,66 @@ def _converged(best_trace: list[float], window: int, tolerance: float) -> bool:
     return (before - now) <= tolerance * abs(before)
 
 
-class _Stop(Exception):
-    """Raised from inside an evaluation to leave the optimiser; carries why."""
+class Evaluator:
+    """Loss and gradient at given pixels; records the trace, keeps the best image, decides stops.
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Evaluator:
-    """Loss and gradient at given pixels; records the trace, keeps the best image, decides stops."""
+    The optimisers call it and check `done` after every evaluation: the budget is exactly
+    `iterations` evaluations, whatever the optimiser counts.
+    """
 
     def __init__(
         self,
-        objective: Objective,
+        objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
         start: torch.Tensor,
         iterations: int,
-        tolerance: float,
-        window: int,
-        hook: StepHook | None,
+        tolerance: float = 0.0,
+        window: int = 20,
+        hook: StepHook | None = None,
     ):
         self.objective, self.tolerance, self.window, self.hook = objective, tolerance, window, hook
         self.iterations = iterations
         self.result = LoopResult(best=start.detach().clone(), best_loss=math.inf)
+        self.best_terms: dict[str, float] = {}
         self.best_trace: list[float] = []
+        self.stopped: str | None = None if iterations > 0 else "iterations"
+
+    @property
+    def done(self) -> bool:
+        return self.stopped is not None
 
     def __call__(self, pixels: torch.Tensor) -> tuple[float, torch.Tensor]:
         pixels = pixels.detach().requires_grad_(True)
         total, parts = self.objective(pixels)
         total.backward()
+        assert pixels.grad is not None
         value = total.item()
         if not math.isfinite(value):
-            raise _Stop("nonfinite")
-        terms = {k: v.item() for k, v in parts.items()}
+            self.stopped = "nonfinite"
+            return value, pixels.grad
         result = self.result
         if value < result.best_loss:
             result.best_loss, result.best = value, pixels.detach().clone()
-        result.trace.append({"loss": value, **terms})
+            self.best_terms = {k: v.item() for k, v in parts.items()}
+        result.trace.append({"loss": result.best_loss, **self.best_terms, "trial": value})
         self.best_trace.append(result.best_loss)
-        if self.hook is not None and self.hook(StepInfo(len(result.trace), value, terms, pixels.detach())):
-            raise _Stop("callback")
-        if _converged(self.best_trace, self.window, self.tolerance):
-            raise _Stop("converged")
-        if len(result.trace) >= self.iterations:  # exactly the budget, whatever the optimiser counts
-            raise _Stop("iterations")
-        assert pixels.grad is not None
+        info = StepInfo(len(result.trace), result.best_loss, self.best_terms, result.best, value)
+        if self.hook is not None and self.hook(info):
+            self.stopped = "callback"
+        elif _converged(self.best_trace, self.window, self.tolerance):
+            self.stopped = "converged"
+        elif len(result.trace) >= self.iterations:
+            self.stopped = "iterations"
         return value, pixels.grad
 
 
-def _adam(evaluate: _Evaluator, start: torch.Tensor, lr: float) -> None:
-    """Adam, projected onto [0, 1] after each step."""
+def adam_box(evaluate: Evaluate, start: torch.Tensor, *, lr: float, done: Callable[[], bool]) -> torch.Tensor:
+    """Adam, projected onto [0, 1] after each step, until `done()`; returns the last iterate."""
     pixels = start.detach().clone().clamp_(0.0, 1.0)
     opt = torch.optim.Adam([pixels], lr=lr)
-    while True:  # the evaluator stops the loop when the budget is spent
+    while True:
         _, pixels.grad = evaluate(pixels)
+        if done():
+            return pixels
         opt.step()
         with torch.no_grad():
             pixels.clamp_(0.0, 1.0)
@@ -194,25 +175,35 @@ def _direction(
     return direction, first_step / max(float(direction.abs().max()), 1e-12)
 
 
-def _lbfgs_box(evaluate: _Evaluator, start: torch.Tensor, history: int, first_step: float = 0.05) -> None:
+def lbfgs_box(
+    evaluate: Evaluate,
+    start: torch.Tensor,
+    *,
+    history: int,
+    done: Callable[[], bool],
+    first_step: float = 0.05,
+) -> tuple[torch.Tensor, float]:
     """L-BFGS with the pixels kept in [0, 1] by projection, in torch on the image's device.
 
     Bounds matter: unconstrained L-BFGS drifts out of the displayable range, and the image that is
     finally clipped and saved is then much worse than the loss said. Here a step is projected onto
     the box, pixels held at a bound by their gradient are left out of the search direction, and a
     backtracking (Armijo) search along the projected path keeps every accepted step a descent.
-    Runs in float32 on the device (no float64 copies, no CPU round trip on a GPU).
+    Runs in float32 on the device (no float64 copies, no CPU round trip on a GPU). Stops when
+    `done()` says so after an evaluation; returns the last accepted point and its loss.
     """
     shape = start.shape
     x = start.detach().reshape(-1).clamp(0.0, 1.0)
     loss, grad = evaluate(x.view(shape))
     grad = grad.reshape(-1)
     pairs = _History(history)
-    while True:  # the evaluator stops the loop when the budget is spent
+    while not done():
         direction, step = _direction(pairs, grad, _free(x, grad), first_step)
         for _ in range(20):
             candidate = (x + step * direction).clamp_(0.0, 1.0)
             new_loss, new_grad = evaluate(candidate.view(shape))
+            if done():
+                return x.view(shape), loss
             moved = candidate - x
             if new_loss <= loss + 1e-4 * float(torch.dot(grad, moved)):  # Armijo: enough decrease
                 break
@@ -223,6 +214,7 @@ def _lbfgs_box(evaluate: _Evaluator, start: torch.Tensor, history: int, first_st
         new_grad = new_grad.reshape(-1)
         pairs.add(moved, new_grad - grad)
         x, loss, grad = candidate, new_loss, new_grad
+    return x.view(shape), loss
 
 
 def optimise(
@@ -237,17 +229,19 @@ def optimise(
     window: int,
     hook: StepHook | None = None,
 ) -> LoopResult:
-    """Minimise the objective over the pixels, starting from `start`; returns the best image seen."""
-    evaluate = _Evaluator(objective, start, iterations, tolerance, window, hook)
-    if iterations <= 0:
-        return evaluate.result
+    """Minimise the objective over the pixels, starting from `start`; returns the best image seen.
+
+    `iterations` is the budget of objective evaluations; Ctrl-C ends the loop with the best so far.
+    """
+    evaluate = Evaluator(objective, start, iterations, tolerance, window, hook)
     try:
-        if optimizer == "lbfgs":
-            _lbfgs_box(evaluate, start, lbfgs_history)
+        if evaluate.done:
+            pass
+        elif optimizer == "lbfgs":
+            lbfgs_box(evaluate, start, history=lbfgs_history, done=lambda: evaluate.done)
         else:
-            _adam(evaluate, start, lr)
-    except _Stop as stop:
-        evaluate.result.stopped = stop.reason
+            adam_box(evaluate, start, lr=lr, done=lambda: evaluate.done)
     except KeyboardInterrupt:
-        evaluate.result.stopped = "interrupted"
+        evaluate.stopped = "interrupted"
+    evaluate.result.stopped = evaluate.stopped or "iterations"
     return evaluate.result

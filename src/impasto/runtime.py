@@ -54,7 +54,12 @@ def physical_cores() -> int:
 
 @functools.cache
 def tune_cpu() -> None:
-    """Once per process: threads = physical cores, and keep freed memory in the process."""
+    """Once per process: threads = physical cores, and keep freed memory in the process.
+
+    It changes the whole process (torch's thread pool, glibc's allocator), so the library never
+    calls it: the entry points do (the CLI, `impasto serve`, batch workers, the benchmarks). A
+    notebook or a server that imports impasto calls it only if it wants the same speed.
+    """
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(physical_cores())
     if sys.platform.startswith("linux"):
@@ -97,6 +102,4 @@ def resolve(device: str, precision: str) -> Runtime:
         dtype = torch.float32
     else:
         dtype = torch.bfloat16 if _bf16_pays(dev) else torch.float32
-    if dev.type == "cpu":
-        tune_cpu()
     return Runtime(dev, dtype)

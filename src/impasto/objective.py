@@ -1,0 +1,140 @@
+"""The objective, built in one place: what `run()` minimises and what `score()` evaluates.
+
+A `Term` is one weighted loss module on one VGG layer's activations, or on the pixels themselves
+(layer None: total variation today; a temporal term for video tomorrow). `Objective` runs the
+network once per evaluation and sums the terms. `build_objective` turns a configuration and its
+perceptual controls into the terms for one scale, so that a new kind of term, or an objective
+evaluated tile by tile, is an addition here rather than a second builder elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .config import StyleConfig
+from .errors import ImpastoError
+from .guided import Controls, Features
+from .imageio import fit_size, pil_to_tensor
+from .losses import ContentLoss, StyleLoss, TotalVariation
+from .runtime import Runtime
+from .vgg import VGGFeatures, VGGWeights, load_weights
+
+PixelsOf = Callable[[Image.Image, int], torch.Tensor]
+"""(image, longest side) -> 1 x 3 x H x W pixels in [0, 1] on the network's device."""
+
+
+@dataclass
+class Term:
+    """One weighted loss: kind is 'content', 'style', 'tv', ...; layer None means on the pixels."""
+
+    kind: str
+    layer: str | None
+    weight: float
+    loss: nn.Module
+
+
+class Objective(nn.Module):
+    """Total = sum of weighted terms over one forward pass of the frozen network."""
+
+    def __init__(self, vgg: VGGFeatures, terms: list[Term]):
+        super().__init__()
+        self.vgg = vgg
+        self.terms = terms
+        self.term_modules = nn.ModuleList(t.loss for t in terms)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        features = self.vgg(image.contiguous(memory_format=torch.channels_last))
+        parts: dict[str, torch.Tensor] = {}
+        for term in self.terms:
+            value = term.weight * term.loss(image if term.layer is None else features[term.layer])
+            parts[term.kind] = parts[term.kind] + value if term.kind in parts else value
+        total = sum(parts.values())
+        return total, parts  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_weights(path: str | None) -> VGGWeights:
+    return load_weights(path)
+
+
+def frozen_network(cfg: StyleConfig, runtime: Runtime) -> VGGFeatures:
+    """The truncated, frozen VGG-19 for cfg's layers, in the runtime's device, dtype and layout."""
+    layers = list(cfg.content_layers) + list(cfg.style_layers)
+    vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
+    vgg = vgg.to(runtime.device, runtime.dtype)
+    return vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+@torch.no_grad()
+def features(vgg: VGGFeatures, pixels: torch.Tensor) -> Features:
+    """Activations of a target image (no graph), as float32 for the losses."""
+    return {k: v.float() for k, v in vgg(pixels.contiguous(memory_format=torch.channels_last)).items()}
+
+
+def resized_pixels(device: torch.device, min_side: int = 1) -> PixelsOf:
+    """The default sizing: the image's longest side set to `longest` (Lanczos), aspect kept.
+
+    An image so thin that its short side would fall under `min_side` (what the network's poolings
+    need) is refused with the sizes named, rather than failing deep inside the network.
+    """
+
+    def pixels_of(image: Image.Image, longest: int) -> torch.Tensor:
+        size = fit_size(image.size, longest)
+        if min(size) < min_side:
+            raise ImpastoError(
+                f"an image of {image.width}x{image.height} px is too thin: at {size[0]}x{size[1]} its short side "
+                f"is under the {min_side} px the network needs; use a larger size or style scale, or a less "
+                "elongated image"
+            )
+        return pil_to_tensor(image.resize(size, Image.Resampling.LANCZOS)).to(device)
+
+    return pixels_of
+
+
+def build_objective(
+    cfg: StyleConfig,
+    vgg: VGGFeatures,
+    controls: Controls,
+    longest: int,
+    *,
+    pixels_of: PixelsOf | None = None,
+    extra_terms: Sequence[Term] = (),
+) -> Objective:
+    """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
+
+    `pixels_of` decides how target images are resampled (score() passes exact sizes to match
+    another tool's pixels); by default they are resized to `longest` times their scale factors.
+    `extra_terms` are added as they are (e.g. video's temporal term on the pixels).
+    """
+    pixels_of = pixels_of or resized_pixels(next(vgg.parameters()).device, vgg.min_side)
+    content = features(vgg, pixels_of(controls.content, longest))
+    terms = [
+        Term("content", layer, cfg.content_weight * w, ContentLoss(content[layer], cfg.normalize_losses))
+        for layer, w in cfg.content_layers.items()
+    ]
+    targets = controls.style_targets(
+        lambda image, side: features(vgg, pixels_of(image, side)),
+        longest,
+        cfg.style_scale,
+        list(cfg.style_layers),
+        content,
+    )
+    for layer, w in cfg.style_layers.items():
+        for target, mask in targets[layer]:  # several with content masks: one per region
+            terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses, mask)))
+    if cfg.tv_weight:
+        terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
+    return Objective(vgg, terms + list(extra_terms))
+
+
+@torch.no_grad()
+def evaluate(objective: Objective, pixels: torch.Tensor) -> tuple[float, dict[str, float]]:
+    """Total and parts of the objective at `pixels`, as plain floats (no graph)."""
+    total, parts = objective(pixels)
+    return float(total), {k: float(v) for k, v in parts.items()}
