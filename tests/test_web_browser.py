@@ -26,8 +26,9 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="Python package 'playwright' is not installed")
 uvicorn = pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
 
-from impasto.web.app import create_app  # noqa: E402
 from web_fakes import SteppedRunner  # noqa: E402
+
+from impasto.web.app import create_app  # noqa: E402
 
 STEPS = 8
 

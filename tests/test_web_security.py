@@ -111,7 +111,10 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "cross-origin form post starts no job": (
         "POST",
         "/api/jobs",
-        {"content": '{"content": "sample", "style": "sample"}', "headers": {"Origin": EVIL, "Content-Type": "text/plain"}},
+        {
+            "content": '{"content": "sample", "style": "sample"}',
+            "headers": {"Origin": EVIL, "Content-Type": "text/plain"},
+        },
         403,
         "requests from other web pages are refused",
     ),
@@ -166,7 +169,13 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         "host name",
     ),
     "CORS preflight is not granted": ("OPTIONS", "/api/jobs", {"headers": {"Origin": EVIL}}, 403, "other web pages"),
-    "job as text/plain": ("POST", "/api/jobs", {"content": "{}", "headers": {"Content-Type": "text/plain"}}, 415, "JSON"),
+    "job as text/plain": (
+        "POST",
+        "/api/jobs",
+        {"content": "{}", "headers": {"Content-Type": "text/plain"}},
+        415,
+        "JSON",
+    ),
     "job as a form": (
         "POST",
         "/api/jobs",
@@ -273,7 +282,13 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         415,
         "notes.jpg: not an image",
     ),
-    "empty upload": ("POST", "/api/uploads?name=e.png", {"content": b"", "headers": OCTET}, 415, "e.png: file is empty"),
+    "empty upload": (
+        "POST",
+        "/api/uploads?name=e.png",
+        {"content": b"", "headers": OCTET},
+        415,
+        "e.png: file is empty",
+    ),
     "21 MB upload": (
         "POST",
         "/api/uploads?name=huge.png",

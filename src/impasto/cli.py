@@ -7,13 +7,15 @@ Bad input ends with one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from .runtime import tune_cpu
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 
 
 def _layers(text: str) -> dict[str, float]:
@@ -45,9 +48,22 @@ def _layers(text: str) -> dict[str, float]:
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not counts:
+        raise argparse.ArgumentTypeError("give at least one count per scale, e.g. 300,150,75")
+    return counts
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be an integer from 0 to 2^63-1, got {text!r}")
+    return seed
 
 
 def _fmt_layers(layers: Any) -> str:
@@ -138,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop a scale when the loss falls less than this fraction over --window iterations (0: never)",
     )
     g.add_argument("--window", type=int, default=default("window"))
-    g.add_argument("--seed", type=int, default=default("seed"), help="random seed (same seed, same result)")
+    g.add_argument("--seed", type=_seed, default=default("seed"), help="random seed (same seed, same result)")
     g.add_argument("--device", choices=DEVICES, default=default("device"))
     g.add_argument(
         "--precision",
@@ -260,8 +276,27 @@ class _ProgressReporter:
             self.bar.close()
 
 
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """Every file the run reads: images, init, masks, coarse style, weights."""
+    listed = [*args.images, args.init, args.coarse_style, args.weights]
+    listed += [*(args.content_masks or []), *(args.style_masks or [])]
+    return [path for path in listed if isinstance(path, str)]
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): not the same file
+        return False
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     output_format(args.output)
+    outputs = [("-o", args.output)] + ([("--loss-trace", args.loss_trace)] if args.loss_trace else [])
+    for flag, output in outputs:
+        for source in _input_paths(args):
+            if _same_file(output, source):  # links and hard links included
+                raise ImpastoError(f"{flag} {output} is the same file as the input {source}; choose another name")
     check_writable(args.output)
     if args.loss_trace:
         if not args.loss_trace.lower().endswith((".json", ".csv")):
@@ -269,6 +304,55 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_writable(args.loss_trace)
     if args.save_every < 0:
         raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
+
+
+class _Signals:
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does (the best image is kept); during writes all three wait.
+
+    A handler raises KeyboardInterrupt, which the optimiser turns into an early stop; inside
+    `deferred()` it only records the signal, so a file being written is finished (never a temp left).
+    """
+
+    HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._defer = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = self.received or signum
+        if not self._defer:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        for sig in self.HANDLED:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._defer = True
+        try:
+            yield
+        finally:
+            self._defer = False
+
+    @property
+    def name(self) -> str:
+        return (
+            "interrupted"
+            if self.received in (None, signal.SIGINT)
+            else f"stopped by {signal.Signals(self.received).name}"
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
 
 
 def _loss_summary(loss: float | None, terms: dict[str, float]) -> str:
@@ -290,17 +374,22 @@ def stylize_main(argv: Sequence[str]) -> int:
     cfg = config_from_args(args)
     _check_outputs(args)
     reporter = _ProgressReporter(args.quiet, args.save_every, args.output)
-    try:
-        result = run(content, styles, config=cfg, callback=reporter)
-    finally:
-        reporter.close()
-    save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
-    if args.loss_trace:
-        atomic_write(args.loss_trace, _trace_writer(args.loss_trace, result.trace))
+    with _Signals() as signals:
+        try:
+            result = run(content, styles, config=cfg, callback=reporter)
+        except KeyboardInterrupt:
+            print(f"impasto: {signals.name} before an image was made; nothing written", file=sys.stderr)
+            return signals.exit_code
+        finally:
+            reporter.close()
+        with signals.deferred():
+            save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
+            if args.loss_trace:
+                atomic_write(args.loss_trace, _trace_writer(args.loss_trace, result.trace))
     terms = _loss_summary(result.loss, result.terms)
-    if result.stopped == "interrupted":
-        print(f"impasto: interrupted; best image so far saved to {args.output}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    if result.stopped == "interrupted" or signals.received:
+        print(f"impasto: {signals.name}; best image so far saved to {args.output}", file=sys.stderr)
+        return signals.exit_code
     if not args.quiet:
         print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}){terms}", file=sys.stderr)
     return 0

@@ -155,16 +155,40 @@ def output_format(path: str | os.PathLike) -> str:
     return OUTPUT_FORMATS[suffix]
 
 
+def _temp_prefix(path: Path) -> str:
+    """Hidden, and short enough that a long (but legal) output name still leaves room for the temp's."""
+    return f".{path.name[:64]}."
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the system does not say
+        return 255
+
+
 def check_writable(path: str | os.PathLike) -> None:
-    """Fail before a long run, not after it, if the output cannot be written."""
+    """Fail before a long run, not after it, if the output cannot be written.
+
+    Permission bits do not tell everything (root on /sys, read-only mounts, name length), so
+    the temp file the write will use is created and removed here, for real.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImpastoError(f"{path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a directory")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ImpastoError(f"{path}: not writable")
+    try:
+        if not folder.is_dir():
+            raise ImpastoError(f"{path}: folder {folder} does not exist")
+        if path.is_dir():
+            raise ImpastoError(f"{path}: is a directory")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ImpastoError(f"{path}: not writable")
+        if len(os.fsencode(path.name)) > _name_max(folder):
+            raise ImpastoError(f"{path}: file name too long (at most {_name_max(folder)} bytes here)")
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ImpastoError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _umask() -> int:
@@ -177,14 +201,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Write through a temp file in the same folder, then rename: never a half-written file,
     and an existing file is only replaced once the new one is complete (Ctrl-C included)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ImpastoError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..cli import MAX_SEED
 from ..color import PRESERVE_COLOR
 from ..config import INITS, MAX_SIZE, StyleConfig, default
 from ..errors import ImpastoError
@@ -21,7 +22,6 @@ from ..pyramid import schedule
 _INT = ("size", "scales", "seed")
 _FLOAT = ("style_weight", "content_weight", "style_scale")
 WEB_OPTIONS = _INT + _FLOAT + ("init", "iterations", "preserve_color")
-MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 
 QUALITY = {"quick": 0.25, "standard": 1.0, "fine": 2.0}
 """Presets: a fraction of the automatic per-scale iteration budget (standard = automatic)."""
@@ -96,7 +96,8 @@ def _number(name: str, value: Any, kind: type) -> Any:
 
 def _in_range(name: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:  # written so that NaN fails too
-        raise ImpastoError(f"{_label(name)} must be from {low:g} to {high:g} in this studio, got {value:g}")
+        low_, high_, got = (str(v) if isinstance(v, int) else f"{v:g}" for v in (low, high, value))
+        raise ImpastoError(f"{_label(name)} must be from {low_} to {high_} in this studio, got {got}")
 
 
 def _iterations(value: Any, limits: Limits) -> list[int] | None:
@@ -126,8 +127,12 @@ def _option(name: str, value: Any, limits: Limits) -> Any:
             raise ImpastoError(f"unknown {label} {value!r}; choose from {', '.join(choices)}"[:200])
         return value
     number = _number(name, value, int if name in _INT else float)
-    caps = {"size": (16, limits.max_size), "scales": (1, limits.max_scales), "seed": (0, MAX_SEED)}
-    caps["style_scale"] = (0.05, limits.max_style_scale)
+    caps: dict[str, tuple[float, float]] = {
+        "size": (16, limits.max_size),
+        "scales": (1, limits.max_scales),
+        "seed": (0, MAX_SEED),
+        "style_scale": (0.05, limits.max_style_scale),
+    }
     if name in caps:
         _in_range(name, number, *caps[name])
     return number

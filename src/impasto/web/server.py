@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
-import math
 import socket
 import threading
 import time
@@ -20,7 +19,6 @@ from .guard import LOOPBACK_NAMES, allowed_hosts
 from .options import Limits
 
 log = logging.getLogger("impasto.web")
-
 
 
 def _parser() -> argparse.ArgumentParser:
