@@ -220,6 +220,13 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         "style weight must be a non-negative number",
     ),
     "infinite size": ("POST", "/api/jobs", {"content": '{"options": {"size": 1e999}}', "headers": JSON}, 400, "size"),
+    "style weight overflowing float32 (would paint noise)": (
+        "POST",
+        "/api/jobs",
+        {"json": {"options": {"style_weight": 1e308}}},
+        400,
+        "overflows float32",
+    ),
     "unknown quality": ("POST", "/api/jobs", {"json": {"quality": "ultra"}}, 400, "unknown quality 'ultra'"),
     "a path as the image": (
         "POST",
