@@ -63,7 +63,7 @@ def value_and_grad(
     total, parts = objective(pixels)
     total.backward()
     assert pixels.grad is not None
-    return total, parts, pixels.grad
+    return total.detach(), {k: v.detach() for k, v in parts.items()}, pixels.grad
 
 
 class Evaluator:
