@@ -7,23 +7,19 @@ Bad input ends with one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import io
-import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .cli_controls import add_control_options, control_options
+from .cli_io import Signals, check_outputs, trace_writer
 from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
 from .errors import ImpastoError
-from .imageio import atomic_write, check_writable, output_format, save_image
+from .imageio import atomic_write, save_image
 from .pyramid import schedule
 from .runtime import tune_cpu
 
@@ -233,21 +229,6 @@ def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
     return args.images[0], args.images[1:]
 
 
-def _trace_writer(path: str, trace: list[dict[str, float]]):
-    def write(handle) -> None:
-        if path.lower().endswith(".csv"):
-            text = io.StringIO()
-            keys = sorted({k for row in trace for k in row}, key=lambda k: (k not in ("scale", "step"), k))
-            writer = csv.DictWriter(text, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(trace)
-            handle.write(text.getvalue().encode())
-        else:
-            handle.write(json.dumps(trace, indent=1).encode())
-
-    return write
-
-
 def format_duration(seconds: float) -> str:
     """M:SS, or H:MM:SS from an hour on (a 2048 px run can take longer than that)."""
     minutes, secs = divmod(max(0, round(seconds)), 60)
@@ -289,85 +270,6 @@ class _ProgressReporter:
             self.bar.close()
 
 
-def _input_paths(args: argparse.Namespace) -> list[str]:
-    """Every file the run reads: images, init, masks, coarse style, weights."""
-    listed = [*args.images, args.init, args.coarse_style, args.weights]
-    listed += [*(args.content_masks or []), *(args.style_masks or [])]
-    return [path for path in listed if isinstance(path, str)]
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one does not exist (yet): not the same file
-        return False
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    output_format(args.output)
-    outputs = [("-o", args.output)] + ([("--loss-trace", args.loss_trace)] if args.loss_trace else [])
-    for flag, output in outputs:
-        for source in _input_paths(args):
-            if _same_file(output, source):  # links and hard links included
-                raise ImpastoError(f"{flag} {output} is the same file as the input {source}; choose another name")
-    check_writable(args.output)
-    if args.loss_trace:
-        if not args.loss_trace.lower().endswith((".json", ".csv")):
-            raise ImpastoError(f"{args.loss_trace}: loss trace must end in .json or .csv")
-        check_writable(args.loss_trace)
-    if args.save_every < 0:
-        raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
-
-
-class _Signals:
-    """SIGTERM and SIGHUP stop a run as Ctrl-C does (the best image is kept); during writes all three wait.
-
-    A handler raises KeyboardInterrupt, which the optimiser turns into an early stop; inside
-    `deferred()` it only records the signal, so a file being written is finished (never a temp left).
-    """
-
-    HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._defer = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received = self.received or signum
-        if not self._defer:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> _Signals:
-        for sig in self.HANDLED:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._defer = True
-        try:
-            yield
-        finally:
-            self._defer = False
-
-    @property
-    def name(self) -> str:
-        return (
-            "interrupted"
-            if self.received in (None, signal.SIGINT)
-            else f"stopped by {signal.Signals(self.received).name}"
-        )
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.received or signal.SIGINT)
-
-
 def _loss_summary(loss: float | None, terms: dict[str, float]) -> str:
     """The loss of the image written, with its parts ('' when it stopped before the last scale)."""
     if loss is None:
@@ -385,9 +287,9 @@ def stylize_main(argv: Sequence[str]) -> int:
         parser.error("give the output file with -o OUT")
     content, styles = _inputs(args, parser)
     cfg = config_from_args(args)
-    _check_outputs(args)
+    check_outputs(args)
     reporter = _ProgressReporter(args.quiet, args.save_every, args.output)
-    with _Signals() as signals:
+    with Signals() as signals:
         try:
             result = run(content, styles, config=cfg, callback=reporter)
         except KeyboardInterrupt:
@@ -398,7 +300,7 @@ def stylize_main(argv: Sequence[str]) -> int:
         with signals.deferred():
             save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
             if args.loss_trace:
-                atomic_write(args.loss_trace, _trace_writer(args.loss_trace, result.trace))
+                atomic_write(args.loss_trace, trace_writer(args.loss_trace, result.trace))
     terms = _loss_summary(result.loss, result.terms)
     if result.stopped == "interrupted" or signals.received:
         print(f"impasto: {signals.name}; best image so far saved to {args.output}", file=sys.stderr)
