@@ -9,6 +9,7 @@ those that run use 48 px, one scale, two iterations.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -319,3 +320,26 @@ def test_the_command_imports_nothing_heavy_before_its_guard() -> None:
     code = "import sys, impasto.__main__; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_ctrl_c_while_a_later_scale_builds_its_targets_keeps_the_finished_one(
+    files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stylize = importlib.import_module("impasto.stylize")  # the module (impasto.stylize is the function)
+    built: list[int] = []
+    real_build = stylize.build_objective
+
+    def build(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        if len(built) == 2:  # Ctrl-C while scale 2 computes its style targets
+            raise KeyboardInterrupt
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stylize, "build_objective", build)
+    argv = [files["content"], files["style"], "-o", files["out"], "--size", "64", "--min-size", "32"]
+    code, out, err = _call([*argv, "--scales", "2", "--iterations", "2", "-q"], capsys)
+    assert code == 130 and err.strip().splitlines() == [
+        f"impasto: interrupted; best image so far saved to {files['out']}"
+    ]
+    assert Image.open(files["out"]).size == (64, 48)  # scale 1's picture, upsampled to the output size
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
