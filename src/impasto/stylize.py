@@ -50,6 +50,7 @@ class Progress:
     pixels: torch.Tensor = field(repr=False)  # best so far, as optimised (grey with preserve_color='luminance')
     finish: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda p: p, repr=False)
     tiles: int = 1  # how many tiles one evaluation of this scale runs in (1: the whole picture)
+    tile: int | None = None  # their interior side in pixels (None: untiled)
 
     def image(self) -> Image.Image:
         """The current image as PIL, colours as in the output (converted on demand: it costs a copy)."""
@@ -188,6 +189,7 @@ class _Painter:
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
             info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self._tiles(index, size),
+            self.memory[index].tile,
         )  # fmt: skip
         return bool(self.callback(progress))
 
