@@ -31,7 +31,7 @@ EVIL = "http://evil.example"
 OCTET = {"Content-Type": "application/octet-stream"}
 JSON = {"Content-Type": "application/json"}
 TINY = {"size": 48, "scales": 1, "iterations": [2]}
-MEMORY_BOUND_MB = 400  # growth of the process's peak RSS over the whole table (measured: 255); see docs/web.md
+MEMORY_BOUND_MB = 400  # growth of the process's peak RSS over the whole table (measured: 255-274); see docs/web.md
 
 
 def _png(image: Image.Image) -> bytes:
