@@ -6,7 +6,8 @@ scales 2 iterations, the final one enough to fill the L-BFGS history, so the mem
 of a full run); it reports the peak (the child's own VmHWM), the seconds per iteration of each
 scale, the full default run's time projected from them, and the ratio tiled / untiled. The tiled
 picture is checked for seams: the mean squared difference between neighbouring pixels across
-tile borders against the same measure everywhere (1.0: no excess at the borders).
+tile borders against the same measure everywhere (1.0: no excess at the borders), beside the same
+measure on the untiled picture along the same lines (the control: what the picture itself has there).
 
     python benchmarks/large.py [--sizes 1024,2048] [--examples ../shared/examples] [--no-untiled]
 """
@@ -54,8 +55,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             saved = Path(folder) / "tiled.png"
             runs = {"tiled (default budget)": stylization(side, options=tiled_options, save=str(saved), **images)}
+            whole = Path(folder) / "untiled.png"
             if not args.no_untiled:
-                runs["untiled"] = stylization(side, options=UNTILED, **images)
+                runs["untiled"] = stylization(side, options=UNTILED, save=str(whole), **images)
             for name, m in runs.items():
                 pace = ", ".join(f"{p:.2f}" for p in m["pace"])
                 print(
@@ -66,7 +68,11 @@ def main() -> None:
             tiled_run = runs["tiled (default budget)"]
             if tiled_run["tile"]:
                 ratio = seam_ratio(saved, tiled_run["tile"])
-                print(f"{side:5d} px seams: neighbour differences across tile borders / everywhere = {ratio:.3f}")
+                control = f" (untiled picture, same lines: {seam_ratio(whole, tiled_run['tile']):.3f})"
+                print(
+                    f"{side:5d} px seams: neighbour differences across tile borders / everywhere = {ratio:.3f}"
+                    + (control if whole.exists() else "")
+                )
             if "untiled" in runs:
                 tiled, whole = runs["tiled (default budget)"], runs["untiled"]
                 print(
