@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_control_options(p)
     g = p.add_argument_group("output")
     g.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="16: 65536 levels per channel (.png or .tif), so that large prints do not band",
+    )
+    g.add_argument(
         "--save-every",
         type=int,
         default=0,
@@ -298,7 +305,8 @@ def stylize_main(argv: Sequence[str]) -> int:
         finally:
             reporter.close()
         with signals.deferred():
-            save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
+            metadata = {**cfg.as_metadata(), "impasto:version": __version__}
+            save_image(result.image, args.output, metadata, pixels=result.pixels, bit_depth=args.bit_depth)
             if args.loss_trace:
                 atomic_write(args.loss_trace, trace_writer(args.loss_trace, result.trace))
     terms = _loss_summary(result.loss, result.terms)

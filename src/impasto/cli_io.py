@@ -34,7 +34,8 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    output_format(args.output)
+    if output_format(args.output) not in ("PNG", "TIFF") and args.bit_depth == 16:
+        raise ImpastoError(f"{args.output}: --bit-depth 16 needs a .png or .tif output")
     outputs = [("-o", args.output)] + ([("--loss-trace", args.loss_trace)] if args.loss_trace else [])
     for flag, output in outputs:
         for source in _input_paths(args):

@@ -216,10 +216,28 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         raise
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Save by extension, atomically. PNG files carry `metadata` as text chunks (the parameters used)."""
+def save_image(
+    image: Image.Image,
+    path: str | os.PathLike,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    pixels: torch.Tensor | None = None,
+    bit_depth: int = 8,
+) -> None:
+    """Save by extension, atomically. PNG files carry `metadata` as text chunks (the parameters used).
+
+    With bit_depth 16 (PNG or TIFF only), `pixels` (the float image, 1x3xHxW in [0, 1]) are written
+    with 65536 levels per channel, so that a large print's smooth skies do not band.
+    """
     fmt = output_format(path)
     check_writable(path)
+    if bit_depth == 16:
+        array = _sixteen_bit(image if pixels is None else pixels)
+        writer = _png16 if fmt == "PNG" else _tiff16 if fmt == "TIFF" else None
+        if writer is None:
+            raise ImpastoError(f"{path}: 16-bit output needs a .png or .tif file")
+        atomic_write(path, lambda handle: writer(handle, array, metadata or {}))
+        return
     options: dict = {}
     if fmt == "PNG" and metadata:
         info = PngImagePlugin.PngInfo()
@@ -229,3 +247,37 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[st
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
     atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))
+
+
+def _sixteen_bit(source: Image.Image | torch.Tensor) -> np.ndarray:
+    """H x W x 3 uint16 from float pixels (or an 8-bit image, scaled so that 255 -> 65535)."""
+    if isinstance(source, Image.Image):
+        return np.asarray(source.convert("RGB"), np.uint16) * 257
+    x = source.detach().float().cpu().clamp(0, 1)
+    return (x[0] if x.dim() == 4 else x).permute(1, 2, 0).mul(65535.0).add(0.5).numpy().astype(np.uint16)
+
+
+def _png16(handle: IO[bytes], array: np.ndarray, metadata: Mapping[str, str]) -> None:
+    """A 16-bit RGB PNG (pypng: Pillow writes no 16-bit colour PNG) with the metadata as iTXt chunks."""
+    import io
+
+    import png
+
+    height, width, _ = array.shape
+    plain = io.BytesIO()
+    png.Writer(width, height, greyscale=False, bitdepth=16, compression=6).write(plain, array.reshape(height, -1))
+    chunks = list(png.Reader(bytes=plain.getvalue()).chunks())
+    texts = [(b"iTXt", k.encode("latin-1", "replace") + b"\0\0\0\0\0" + str(v).encode()) for k, v in metadata.items()]
+    png.write_chunks(handle, chunks[:-1] + texts + chunks[-1:])  # text before IEND
+
+
+def _tiff16(handle: IO[bytes], array: np.ndarray, metadata: Mapping[str, str]) -> None:
+    """A 16-bit RGB TIFF (deflate-compressed), the parameters as its JSON image description."""
+    import io
+    import json
+
+    import tifffile
+
+    data = io.BytesIO()  # tifffile wants a named file or a buffer, not a bare descriptor
+    tifffile.imwrite(data, array, photometric="rgb", compression="zlib", description=json.dumps(dict(metadata)))
+    handle.write(data.getvalue())
