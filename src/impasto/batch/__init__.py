@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config import configure
 from ..errors import ImpastoError
 from .manifest import RowError, read_manifest
 from .options import parse_value
@@ -24,6 +25,20 @@ __all__ = ["batch", "Job", "Report", "Reporter", "RowError", "run_batch", "read_
 
 def _typed(options: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
     return {name: parse_value(name, value, where, Path.cwd()) for name, value in (options or {}).items()}
+
+
+def _check(options: Mapping[str, Any], axes: Mapping[str, Sequence[Any]]) -> None:
+    """Bad --set or --grid values fail before any work, naming the value (a manifest row fails alone)."""
+    try:
+        configure(None, **options)
+    except ImpastoError as exc:
+        raise ImpastoError(f"--set: {exc}") from None
+    for name, values in axes.items():
+        for value in values:
+            try:
+                configure(None, **{**options, name: value})
+            except ImpastoError as exc:
+                raise ImpastoError(f"--grid {name}={value}: {exc}") from None
 
 
 def batch(
@@ -45,15 +60,14 @@ def batch(
     row_errors: list[RowError] = []
     if bool(contents) != bool(styles):
         raise ImpastoError("give both content and style images (or only a manifest)")
+    shared = _typed(options, "option")
+    axes = {name: [parse_value(name, v, f"--grid {name}", Path.cwd()) for v in vs] for name, vs in (grid or {}).items()}
+    _check(shared, axes)
     if contents:
-        axes = {
-            name: [parse_value(name, v, f"grid {name}", Path.cwd()) for v in values]
-            for name, values in (grid or {}).items()
-        }
         jobs += grid_jobs(expand_inputs(contents, "content"), expand_inputs(styles, "style"), axes)
     if manifest is not None:
         rows, row_errors = read_manifest(manifest)
         jobs += rows
     if not jobs and not row_errors:
         raise ImpastoError("nothing to paint: give content and style images or a manifest")
-    return run_batch(jobs, folder, options=_typed(options, "option"), row_errors=row_errors, **run_options)
+    return run_batch(jobs, folder, options=shared, row_errors=row_errors, **run_options)
