@@ -77,7 +77,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, Mapping[str, Any] | RowE
         raise ImpastoError(f"{path}: unreadable header row ({exc})") from None
     for column in header:
         if column not in RESERVED + STYLE_ALIASES:
-            check_name(column, f"{path}: column {column!r}")
+            check_name(column, str(path), "option column")
     if "content" not in header:
         raise ImpastoError(f"{path}: no 'content' column (the header is {','.join(header)})")
     rows: list[tuple[str, Mapping[str, Any] | RowError]] = []

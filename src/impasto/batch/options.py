@@ -131,13 +131,13 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
 }
 
 
-def check_name(name: str, where: str) -> None:
+def check_name(name: str, where: str, what: str = "option") -> None:
     """An unknown option (grid axis, manifest column, --set) is one line with the nearest name."""
     if name in FIELD_TYPES:
         return
     close = difflib.get_close_matches(name, list(FIELD_TYPES), n=1)
     hint = f" (did you mean {close[0]}?)" if close else " (the options are the fields of impasto.StyleConfig)"
-    raise ImpastoError(f"{where}{': ' if where else ''}unknown option {name!r}{hint}")
+    raise ImpastoError(f"{where}{': ' if where else ''}unknown {what} {name!r}{hint}")
 
 
 def is_list_option(name: str) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ImpastoError
 from ..runtime import physical_cores, tune_cpu
 from .plan import Task
-from .worker import Outcome, Spec, execute, worker_name
+from .worker import Outcome, Spec, execute
 
 log = logging.getLogger("impasto.batch")
 
@@ -51,14 +51,13 @@ class Painter:
         grey = np.full((64, 64, 3), 128, np.uint8)
         run(grey, grey, size=64, scales=1, iterations=[1], device="cpu")
 
-    def ping(self) -> str:
-        return worker_name()
-
     def paint(self, spec: Spec, refs: dict[str, Any]) -> Outcome:
         import ray
 
         blobs = dict(zip(refs, ray.get(list(refs.values()))))
-        return execute(spec, blobs)
+        outcome = execute(spec, blobs)
+        outcome.worker = f"{ray.get_runtime_context().get_node_id()[:12]}:{os.getpid()}"
+        return outcome
 
 
 def _import_ray() -> Any:
@@ -104,7 +103,9 @@ class RayEngine:
     ):
         self.ray = _import_ray()
         self.started = False
-        if not self.ray.is_initialized():
+        if address is not None:
+            check_reachable(address)
+        if not self.ray.is_initialized():  # else: the caller's own connection (ray.init before batch())
             self._connect(address)
         self.cpus = cpus_per_job or self._smallest_node()
         self.gpus, self.retries = gpus_per_job, retries
@@ -117,9 +118,8 @@ class RayEngine:
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
         try:
             if address is None:  # a private single-machine cluster, gone when the batch ends
-                ray.init(num_cpus=physical_cores(), include_dashboard=False, **quiet)
+                ray.init(address="local", num_cpus=physical_cores(), include_dashboard=False, **quiet)
             else:
-                check_reachable(address)
                 ray.init(address=address, **quiet)
         except ImpastoError:
             raise
