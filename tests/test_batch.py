@@ -183,3 +183,24 @@ def test_bad_grid_values_and_options_are_one_line_errors(inputs, tmp_path, capsy
         err = capsys.readouterr().err.strip()
         assert code == 1 and err == message, (extra, err)
     assert not (tmp_path / "o").exists()  # nothing started, nothing written
+
+
+def test_a_worker_needs_only_the_bytes_not_the_files(inputs, tmp_path):
+    """What a Ray worker on another machine gets: the spec and the files' bytes, never the paths."""
+    from impasto.batch.plan import FileHasher, prepare
+    from impasto.batch.runner import _metadata
+    from impasto.batch.worker import execute, spec_for
+
+    mask = tmp_path / "mask.png"
+    Image.new("L", (96, 72), 255).save(mask)
+    job = Job(str(inputs["a"]), (str(inputs["style"]),), {**TINY, "init": str(inputs["b"]), "content_masks": str(mask)})
+    task = prepare(name_jobs([job], ".png")[0], {}, FileHasher())
+    assert task.ok and len(task.files) == 4  # content, style, init image, mask
+    blobs = {sha: Path(path).read_bytes() for sha, path in task.files.items()}
+    for path in task.files.values():
+        Path(path).unlink()
+    outcome = execute(spec_for(task, _metadata(task)), blobs)
+    assert outcome.error is None and outcome.data is not None
+    written = tmp_path / "out.png"
+    written.write_bytes(outcome.data)
+    assert png_key(written) == task.key and _pixels(written).shape == (48, 64, 3)
