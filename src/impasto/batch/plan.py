@@ -67,6 +67,7 @@ class Task:
 def expand_inputs(patterns: Sequence[str], what: str) -> list[str]:
     """Files, folders (their images, sorted) and quoted globs -> paths, in the order given."""
     out: list[str] = []
+    seen: set[str] = set()
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
@@ -77,7 +78,10 @@ def expand_inputs(patterns: Sequence[str], what: str) -> list[str]:
             found = [pattern]  # a missing file fails its own jobs, with the file's name
         if not found:
             raise ImpastoError(f"{what} {pattern!r} matches no image file")
-        out.extend(p for p in found if p not in out)
+        for p in found:
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
     return out
 
 
