@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cli import _Parser  # argparse whose usage error is one line, as `impasto`'s own
 from ..stylize import Callback, Progress
 from . import batch
 from .options import parse_grid, parse_settings
@@ -17,11 +18,6 @@ from .runner import ENGINES
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

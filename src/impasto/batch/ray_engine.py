@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import socket
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ class RayEngine:
         self.gpus, self.retries = gpus_per_job, retries
         self.wanted = workers
         self.refs: dict[str, Any] = {}
+        self.uses: Counter[str] = Counter()
         self.actors: list[Any] = []
 
     def _connect(self, address: str | None) -> None:
@@ -160,17 +162,25 @@ class RayEngine:
         return list(self.actors)
 
     def _refs(self, task: Task) -> dict[str, Any]:
-        """The task's files as object refs, each file put in the store once per batch."""
+        """The task's files as object refs, each file put in the store once while jobs still need it."""
         for sha, path in task.files.items():
             if sha not in self.refs:
                 self.refs[sha] = self.ray.put(Path(path).read_bytes())
         return {sha: self.refs[sha] for sha in task.files}
+
+    def _release(self, task: Task) -> None:
+        """Drop our reference to files no job left needs, so the object store frees them."""
+        for sha in task.files:
+            self.uses[sha] -= 1
+            if self.uses[sha] <= 0:
+                self.refs.pop(sha, None)
 
     def run(self, items: Sequence[tuple[Spec, Task]], deliver: Deliver) -> None:
         if not items:
             return
         ray = self.ray
         free = self._actors(len(items))
+        self.uses = Counter(sha for _, task in items for sha in task.files)
         pending = list(reversed(items))
         inflight: dict[Any, tuple[Any, Spec, Task]] = {}
         while pending or inflight:
@@ -181,6 +191,7 @@ class RayEngine:
                     refs = self._refs(task)
                 except OSError as exc:
                     free.append(actor)
+                    self._release(task)
                     deliver(task, Outcome(spec.key, error=f"{exc.filename}: cannot read ({exc.strerror or exc})"))
                     continue
                 inflight[actor.paint.remote(spec, refs)] = (actor, spec, task)
@@ -189,6 +200,7 @@ class RayEngine:
             ready, _ = ray.wait(list(inflight), num_returns=1)
             actor, spec, task = inflight.pop(ready[0])
             outcome, alive = self._collect(ready[0], spec)
+            self._release(task)
             if alive:
                 free.append(actor)
             elif not free and not inflight:
