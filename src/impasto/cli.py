@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--min-size", type=int, default=default("min_size"), help="longest side of the coarsest scale")
     g.add_argument(
+        "--max-memory",
+        type=float,
+        default=default("max_memory"),
+        metavar="GIB",
+        help="memory budget in GiB; larger pictures are evaluated in tiles, with the same result "
+        "(default: half the free memory, at most 3.5)",
+    )
+    g.add_argument(
+        "--tile-size", type=int, default=default("tile_size"), help="force tiles of this many px (a multiple of 16)"
+    )
+    g.add_argument(
         "--iterations",
         type=_int_list,
         default=default("iterations"),
@@ -166,6 +177,8 @@ _CONFIG_ARGS = (
     "style_scale",
     "scales",
     "min_size",
+    "max_memory",
+    "tile_size",
     "iterations",
     "content_weight",
     "style_weight",
@@ -246,9 +259,9 @@ class _ProgressReporter:
             )
         if self.bar is not None:
             self.bar.update(progress.step - self.bar.n)
-            self.bar.set_description(
-                f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}", refresh=False
-            )
+            tiles = f" in {progress.tiles} tiles" if progress.tiles > 1 else ""
+            where = f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}{tiles}"
+            self.bar.set_description(where, refresh=False)
             eta = format_duration(progress.eta)
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
