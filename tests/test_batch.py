@@ -204,3 +204,10 @@ def test_a_worker_needs_only_the_bytes_not_the_files(inputs, tmp_path):
     written = tmp_path / "out.png"
     written.write_bytes(outcome.data)
     assert png_key(written) == task.key and _pixels(written).shape == (48, 64, 3)
+
+
+def test_every_styleconfig_field_can_be_set_in_a_batch():
+    """A new StyleConfig field of a type the batch cannot parse fails here, not in a user's manifest."""
+    from impasto.batch.options import _PARSERS, FIELD_TYPES
+
+    assert {name for name, kind in FIELD_TYPES.items() if kind not in _PARSERS} == set()

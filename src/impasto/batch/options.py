@@ -118,6 +118,7 @@ _PARSERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "bool": (_bool, "true or false"),
     "str": (_text, "a word"),
     "int | None": (_optional(_int), "an integer or none"),
+    "float | None": (_optional(_float), "a number or none"),
     "str | None": (_optional(_text), "a word or none"),
     "Sequence[int] | None": (_optional(_list_of(_int)), "comma-separated integers"),
     "Sequence[float] | None": (_optional(_list_of(_float)), "comma-separated numbers"),
@@ -141,12 +142,15 @@ def check_name(name: str, where: str, what: str = "option") -> None:
 
 
 def is_list_option(name: str) -> bool:
-    return FIELD_TYPES[name] not in ("int", "float", "bool", "str", "int | None", "str | None", "ImageLike | None")
+    scalars = ("int", "float", "bool", "str", "int | None", "float | None", "str | None", "ImageLike | None")
+    return FIELD_TYPES[name] not in scalars
 
 
 def parse_value(name: str, value: Any, where: str, base: Path | None = None) -> Any:
     """One option's value from text or JSON, typed like StyleConfig's field; file paths made absolute."""
     check_name(name, where)
+    if FIELD_TYPES[name] not in _PARSERS:  # a new StyleConfig field of a new type: tests/test_batch.py says so
+        raise ImpastoError(f"{where}{': ' if where else ''}option {name} cannot be set in a batch yet")
     parse, takes = _PARSERS[FIELD_TYPES[name]]
     try:
         parsed = parse(value)
