@@ -105,3 +105,42 @@ def test_a_budget_below_one_tile_fails_before_the_run(image_files, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("impasto: error: a memory budget of 0.50 GiB is too small") and "\n" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_output_keeps_the_float_pixels(image_files, tmp_path, suffix):
+    """--bit-depth 16 writes 65536 levels (the float image, not the 8-bit one scaled) with the parameters."""
+    import json
+
+    import png
+    import tifffile
+
+    from impasto.cli import main
+
+    content, style = image_files
+    out = tmp_path / f"out{suffix}"
+    assert (
+        main([str(content), str(style), "-o", str(out), "--size", "48", "--iterations", "3", "--bit-depth", "16", "-q"])
+        == 0
+    )
+    if suffix == ".png":
+        reader = png.Reader(filename=str(out))
+        width, height, rows, info = reader.read()
+        array = np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(height, width, 3)
+        texts = [data for kind, data in png.Reader(filename=str(out)).chunks() if kind == b"iTXt"]
+        assert info["bitdepth"] == 16 and any(t.startswith(b"impasto:size\0") for t in texts)
+    else:
+        with tifffile.TiffFile(out) as tiff:
+            array = tiff.asarray()
+            assert json.loads(tiff.pages[0].description)["impasto:size"] == "48"
+    assert array.dtype == np.uint16 and array.shape == (36, 48, 3)
+    assert np.any(array % 257 != 0)  # levels between the 8-bit ones: the float image itself
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_sixteen_bit_needs_png_or_tiff(image_files, tmp_path, capsys):
+    from impasto.cli import main
+
+    content, style = image_files
+    assert main([str(content), str(style), "-o", str(tmp_path / "o.jpg"), "--bit-depth", "16"]) == 1
+    assert "--bit-depth 16 needs a .png or .tif output" in capsys.readouterr().err

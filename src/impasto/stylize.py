@@ -50,6 +50,7 @@ class Progress:
     pixels: torch.Tensor = field(repr=False)  # best so far, as optimised (grey with preserve_color='luminance')
     finish: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda p: p, repr=False)
     tiles: int = 1  # how many tiles one evaluation of this scale runs in (1: the whole picture)
+    tile: int | None = None  # their interior side in pixels (None: untiled)
 
     def image(self) -> Image.Image:
         """The current image as PIL, colours as in the output (converted on demand: it costs a copy)."""
@@ -70,6 +71,7 @@ class Result:
     runtime: str
     loss: float | None = None  # the objective at the image as returned (None if stopped before the last scale)
     terms: dict[str, float] = field(default_factory=dict)  # its content, style and tv parts
+    pixels: torch.Tensor | None = field(default=None, repr=False)  # the image as floats (for 16-bit output)
 
     @property
     def interrupted(self) -> bool:
@@ -155,13 +157,14 @@ class _Painter:
     def _result(self, stopped: str) -> Result:
         final = fit_size(self.content.size, self.cfg.size)
         assert self.best is not None
-        image = tensor_to_pil(self.controls.finish(_resize(self.best, final)))
+        pixels = self.controls.finish(_resize(self.best, final)).detach().float().cpu()
+        image = tensor_to_pil(pixels)
         loss: float | None = None
         terms: dict[str, float] = {}
         if self.objective is not None and self.best.shape[-2:] == (final[1], final[0]):
             loss, terms = loss_of_image(self.objective, self.controls, image, self.rt.device)
         return Result(
-            image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label, loss, terms
+            image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label, loss, terms, pixels
         )
 
     def _eta(self, index: int, iteration: int, size: tuple[int, int]) -> float:
@@ -188,6 +191,7 @@ class _Painter:
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
             info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self._tiles(index, size),
+            self.memory[index].tile,
         )  # fmt: skip
         return bool(self.callback(progress))
 
