@@ -327,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .web import serve_main
 
             return serve_main(argv[1:])
+        if argv[:1] == ["batch"]:
+            from .batch.cli import batch_main
+
+            return batch_main(argv[1:])
         return stylize_main(argv)
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
