@@ -31,6 +31,7 @@ from PIL import Image
 
 from impasto import StyleConfig, run
 from impasto.batch import batch
+from impasto.batch.ray_engine import keep_on_this_machine
 from impasto.runtime import tune_cpu
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
@@ -142,6 +143,7 @@ def _job_512(contents: list[str], styles: list[str], cut: float) -> tuple[float,
 
 
 def main() -> None:
+    keep_on_this_machine()  # this benchmark's private Ray cluster: loopback only, no cloud probes
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=24)
     parser.add_argument("--size", type=int, default=128)

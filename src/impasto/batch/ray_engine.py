@@ -61,6 +61,23 @@ class Painter:
         return outcome
 
 
+def keep_on_this_machine() -> None:
+    """Make the Ray clusters this process starts send nothing beyond loopback (call before `import ray`).
+
+    For tests, benchmarks and machines that must stay offline. Ray binds to the host's network
+    address unless told it is not clustering across machines, and its dashboard probes cloud
+    metadata (169.254.169.254) unless a cluster config names the provider: a private HOME with one
+    saying 'local' stops that. The processes Ray starts inherit this environment.
+    """
+    import tempfile
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # node address 127.0.0.1
+    home = Path(tempfile.mkdtemp(prefix="impasto-ray-home-"))
+    (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    os.environ["HOME"] = str(home)
+
+
 def _import_ray() -> Any:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report leaves this machine
     try:
