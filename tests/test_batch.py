@@ -211,3 +211,12 @@ def test_every_styleconfig_field_can_be_set_in_a_batch():
     from impasto.batch.options import _PARSERS, FIELD_TYPES
 
     assert {name for name, kind in FIELD_TYPES.items() if kind not in _PARSERS} == set()
+
+
+def test_the_package_exports_the_batch_function():
+    import importlib
+
+    import impasto
+
+    subpackage = importlib.import_module("impasto.batch")  # `impasto.batch` itself is the function
+    assert impasto.batch is subpackage.batch and callable(impasto.batch)

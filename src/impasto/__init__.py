@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from .errors import ImpastoError
 
 if TYPE_CHECKING:
+    from .batch import batch
     from .config import StyleConfig
     from .stylize import Progress, Result, run, stylize
 
-__all__ = ["StyleConfig", "ImpastoError", "Progress", "Result", "run", "stylize"]
+__all__ = ["StyleConfig", "ImpastoError", "Progress", "Result", "run", "stylize", "batch"]
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -26,6 +27,7 @@ _LAZY = {
     "Result": ".stylize",
     "run": ".stylize",
     "stylize": ".stylize",
+    "batch": ".batch",  # the function of the subpackage impasto.batch
 }
 
 
