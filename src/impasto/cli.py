@@ -315,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .web import serve_main
 
             return serve_main(argv[1:])
+        if argv[:1] == ["video"]:
+            from .video.cli import video_main
+
+            return video_main(argv[1:])
         return stylize_main(argv)
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
