@@ -97,6 +97,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _video_stream(container: Any, path: Path) -> Any:
+    if container.format.name.endswith("_pipe") or container.format.name == "image2":
+        raise ImpastoError(f"{path}: is a still image, not a video (paint it with `impasto CONTENT STYLE`)")
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         holds = f"only {', '.join(kinds)}" if kinds else "no streams"
@@ -141,10 +143,12 @@ def _limited(times: Iterable[tuple[Fraction, Any]], window: Window) -> Iterator[
     with `fps`, resampled to that constant rate (each output time shows the latest source frame)."""
     first: Fraction | None = None
     count = 0
+    # As typed (0.4 s is 2/5 s, not the float's binary value just above it): frame times are exact fractions.
+    duration = None if window.duration is None else Fraction(window.duration).limit_denominator(10**6)
     if window.fps is None:
         for time, frame in times:
             first = time if first is None else first
-            if window.duration is not None and time - first >= Fraction(window.duration):
+            if duration is not None and time - first >= duration:
                 return
             yield time - first, frame, first
             count += 1
@@ -156,14 +160,14 @@ def _limited(times: Iterable[tuple[Fraction, Any]], window: Window) -> Iterator[
     for time, frame in times:
         first = time if first is None else first
         while held is not None and count * step < time - first:  # output times before this frame show `held`
-            if window.duration is not None and count * step >= Fraction(window.duration):
+            if duration is not None and count * step >= duration:
                 return
             yield count * step, held[1], first
             count += 1
             if window.frames is not None and count >= window.frames:
                 return
         held = (time, frame)
-    if held is not None and (window.duration is None or count * step < Fraction(window.duration)):
+    if held is not None and (duration is None or count * step < duration):
         yield count * step, held[1], first  # type: ignore[misc]
 
 
