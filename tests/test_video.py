@@ -20,6 +20,8 @@ from PIL import Image
 pytest.importorskip("av", reason="the video extra is not installed")
 pytest.importorskip("cv2", reason="the video extra is not installed")
 
+from test_video_io import decoded  # noqa: E402
+
 import impasto  # noqa: E402
 from impasto.errors import ImpastoError  # noqa: E402
 from impasto.samples import default_style  # noqa: E402
@@ -27,8 +29,6 @@ from impasto.video.flow import warping_error  # noqa: E402
 from impasto.video.io import Window, probe, read_frames  # noqa: E402
 from impasto.video.samples import moving_frames, write_clip  # noqa: E402
 from impasto.video.workdir import WorkDir  # noqa: E402
-
-from .test_video_io import decoded  # noqa: E402
 
 FRAMES = 12
 SETTINGS = dict(size=96, scales=1, iterations=[30], seed=0)
