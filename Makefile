@@ -1,13 +1,14 @@
 # Two commands on a fresh machine:
 #   make demo   sets up .venv and stylizes the bundled sample photo (no images of yours, no downloads)
 #   make test   sets up .venv and runs the test suite
+#   make serve  sets up .venv with the web extra and opens the studio in a browser
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch first, pinned: a bare "torch" requirement with no torch installed pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint setup setup-test gallery bench clean
+.PHONY: demo test lint serve setup setup-web setup-test gallery bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +19,26 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
+$(VENV)/.installed-web: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[web]'
+	touch $@
+
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
 
+setup-web: $(VENV)/.installed-web
+
 setup-test: $(VENV)/.installed-test
 
 demo: setup
 	$(BIN)/impasto --demo -o demo.png
 	@echo "wrote demo.png"
+
+serve: setup-web
+	$(BIN)/impasto serve --open
 
 test: setup-test lint
 	$(BIN)/python -m pytest -q

@@ -159,31 +159,48 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
     return Timing(statistics.median_high(g[0] for g in gaps), statistics.median_high(g[1] for g in gaps))
 
 
-def stylization_child(side: int) -> None:
-    """In the child: a default stylization at side x 3/4 side, cut short; prints its trace as JSON."""
+def stylization_child(spec: dict) -> None:
+    """In the child: a default stylization at side x 3/4 side (or of the given images), cut short;
+    prints its trace as JSON. spec: side, and optionally options (StyleConfig fields), content,
+    style (paths) and save (where to write the picture)."""
     import numpy as np
 
     from impasto import run
     from impasto.config import StyleConfig
     from impasto.pyramid import schedule
+    from impasto.runtime import tune_cpu
 
-    cfg = StyleConfig(size=side)
+    tune_cpu()
+    side, options = spec["side"], spec.get("options", {})
+    cfg = StyleConfig(size=side, **options)
     plan = schedule(side, cfg.min_size, cfg.scales, cfg.iterations)
     short = [2] * (len(plan) - 1) + [cfg.lbfgs_history + 3]
     rng = np.random.default_rng(0)
     content, style = (rng.integers(0, 256, (side * 3 // 4, side, 3), dtype=np.uint8) for _ in range(2))
-    result = run(content, style, size=side, iterations=short, tolerance=0.0)
-    print(json.dumps({"runtime": result.runtime, "trace": result.trace, "default": [s.iterations for s in plan]}))
+    tiles: list[tuple[int, int | None]] = []
+    result = run(
+        spec.get("content", content), spec.get("style", style), config=cfg, iterations=short, tolerance=0.0,
+        callback=lambda p: tiles.append((p.tiles, p.tile)) and False,
+    )  # fmt: skip
+    if spec.get("save"):
+        result.image.save(spec["save"])
+    default = [s.iterations for s in plan]
+    tiled, tile = tiles[-1]
+    print(
+        json.dumps({"runtime": result.runtime, "trace": result.trace, "default": default, "tiles": tiled, "tile": tile})
+    )
 
 
-def stylization(side: int) -> dict:
+def stylization(side: int, **spec) -> dict:
     """A default stylization at side x 3/4 side in a child process, cut short: its peak RSS and pace.
 
     Coarse scales run 2 iterations, the final one lbfgs_history + 3, which fills the L-BFGS
     history: the memory peak of a full run. The seconds per iteration of each scale (median of
     the measured ones) times the default budget projects the full default run's time.
+    `spec` goes to the child (see stylization_child).
     """
-    measured = run_python([str(Path(__file__).resolve()), "--stylization-child", str(side)], ROOT)
+    argument = json.dumps({"side": side, **spec})
+    measured = run_python([str(Path(__file__).resolve()), "--stylization-child", argument], ROOT)
     child = json.loads(measured.stdout.strip().splitlines()[-1])
     per_scale = []
     for scale in range(1, len(child["default"]) + 1):
@@ -198,16 +215,18 @@ def stylization(side: int) -> dict:
         "pace": per_scale,
         "default": child["default"],
         "projected": projected,
+        "tiles": child["tiles"],
+        "tile": child["tile"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="256/512 px only, fewer repeats, memory to 1024 px")
-    parser.add_argument("--stylization-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--stylization-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stylization_child:
-        stylization_child(args.stylization_child)
+        stylization_child(json.loads(args.stylization_child))
         return
     from impasto.runtime import tune_cpu
 

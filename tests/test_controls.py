@@ -101,7 +101,7 @@ def _region_grams(image: Image.Image, masks: list[np.ndarray] | None, layers: li
     if masks is None:
         return [{k: gram_matrix(v) for k, v in feats.items()}]
     tensors = [torch.from_numpy(m)[None, None] for m in masks]
-    return [{k: gram_matrix(v, guided._fit(m, v)) for k, v in feats.items()} for m in tensors]
+    return [{k: gram_matrix(v, guided.fit_mask(m, v.shape[-2:], v.device)) for k, v in feats.items()} for m in tensors]
 
 
 def test_masked_regions_take_their_own_style(content_image):
@@ -151,17 +151,20 @@ def test_label_image_regions_in_colour_order_with_unstyled_darkest():
     assert len(guided.content_masks(label, 3, (24, 20))) == 3  # any size of the same aspect ratio
 
 
-def _fake_features(image: Image.Image, side: int) -> dict[str, torch.Tensor]:
-    """Activations that say which image (its top-left red value) and size they came from."""
+def _fake_grams(image: Image.Image, side: int, mask, layers) -> dict[str, torch.Tensor]:
+    """Grams of activations that say which image (its top-left red value) they came from."""
     tag = float(np.asarray(image)[0, 0, 0])
-    return {layer: torch.full((1, 2, 4, 4), tag) for layer in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")}
+    return {layer: gram_matrix(torch.full((1, 2, 4, 4), tag)) for layer in layers}
+
+
+SHAPES = {layer: (4, 4) for layer in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")}
 
 
 def test_coarse_style_drives_coarse_layers_only():
     fine, coarse = Image.new("RGB", (8, 8), (10, 0, 0)), Image.new("RGB", (8, 8), (20, 0, 0))
     controls = guided.prepare(Image.new("RGB", (8, 8)), [fine], StyleConfig(coarse_style=coarse))
     layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
-    targets = controls.style_targets(_fake_features, 64, 1.0, layers, _fake_features(fine, 64))
+    targets = controls.style_targets(_fake_grams, 64, 1.0, layers, SHAPES)
     values = {layer: float(pairs[0][0][0, 0, 0]) for layer, pairs in targets.items()}
     assert values == {"relu1_1": 100.0, "relu2_1": 100.0, "relu3_1": 400.0, "relu4_1": 400.0}
 
@@ -170,12 +173,12 @@ def test_style_scales_and_blend_weights():
     a, b = Image.new("RGB", (8, 8), (1, 0, 0)), Image.new("RGB", (8, 8), (2, 0, 0))
     sides: list[int] = []
 
-    def features(image: Image.Image, side: int) -> dict[str, torch.Tensor]:
+    def grams(image: Image.Image, side: int, mask, layers) -> dict[str, torch.Tensor]:
         sides.append(side)
-        return _fake_features(image, side)
+        return _fake_grams(image, side, mask, layers)
 
     controls = guided.prepare(a, [a, b], StyleConfig(style_blend=[3, 1], style_scales=[1, 2], style_scale=0.5))
-    targets = controls.style_targets(features, 100, 0.5, ["relu1_1"], _fake_features(a, 100))
+    targets = controls.style_targets(grams, 100, 0.5, ["relu1_1"], SHAPES)
     assert sides == [50, 100]
     assert float(targets["relu1_1"][0][0][0, 0, 0]) == pytest.approx(0.75 * 1 + 0.25 * 4)
 

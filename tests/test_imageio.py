@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,9 @@ from PIL import Image
 
 from impasto.errors import ImpastoError
 from impasto.imageio import (
+    TooManyPixels,
     atomic_write,
+    check_writable,
     fit_size,
     load_image,
     pil_to_tensor,
@@ -155,3 +159,37 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
         atomic_write(path, broken)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_pixel_cap_is_checked_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "wide.png"
+    Image.new("1", (3000, 2000)).save(path)  # 6 MP in a few KB
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
+    with pytest.raises(TooManyPixels, match=r"wide.png: image is too large \(6.0 MP; the limit is 5 MP\)"):
+        load_image(path, max_pixels=5_000_000)
+    assert not decoded
+
+
+def test_bomb_warning_is_an_error_not_a_printed_warning(tmp_path, monkeypatch, recwarn):
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6000)  # 10,000 pixels: over the warning limit, under 2x
+    with pytest.raises(TooManyPixels, match="decompression-bomb guard is 0.006 MP"):
+        load_image(path)
+    assert not recwarn.list
+    assert not any(f[2] is Image.DecompressionBombWarning for f in warnings.filters)  # the filter was scoped
+
+
+def test_check_writable_makes_the_real_temp_file(tmp_path, monkeypatch):
+    """Permission bits are not the whole story (root on /sys): the temp the write will use is tried for real."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(ImpastoError, match="out.png: cannot write there \\(Permission denied\\)"):
+        check_writable(tmp_path / "out.png")
+    monkeypatch.undo()
+    check_writable(tmp_path / ("n" * 246 + ".png"))  # a long legal name leaves room for its temp
+    assert list(tmp_path.iterdir()) == []

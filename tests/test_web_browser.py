@@ -1,7 +1,9 @@
 """End-to-end test of the studio page in headless Chromium, as a user would use it.
 
 Needs Debian's `chromium` (at /usr/bin/chromium) and the Python `playwright` package (its own
-browser download is not used); skips with the reason where either is missing.
+browser download is not used); skips with the reason where either is missing. The painting is
+done by a stepped fake runner (web_fakes.py) that moves on only once the page shows each step,
+so the test is exact however fast the machine is; the API tests run the real thing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="Python package 'playwright' is not installed")
 uvicorn = pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
 
+from web_fakes import SteppedRunner  # noqa: E402
+
 from impasto.web.app import create_app  # noqa: E402
+
+STEPS = 8
 
 FLAGS = [
     "--headless",
@@ -44,9 +50,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
+def runner() -> SteppedRunner:
+    return SteppedRunner(steps=STEPS)
+
+
+@pytest.fixture(scope="module")
+def server_url(runner: SteppedRunner) -> Iterator[str]:
     port = _free_port()
-    app = create_app(preview_interval=0.2)
+    app = create_app(preview_interval=0.0, runner=runner)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -78,7 +89,9 @@ def _picture(path: Path, seed: int) -> Path:
     return path
 
 
-def test_upload_paint_watch_and_download(page: sync_api.Page, server_url: str, tmp_path: Path) -> None:
+def test_upload_paint_watch_and_download(
+    page: sync_api.Page, server_url: str, runner: SteppedRunner, tmp_path: Path
+) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server_url)
@@ -86,27 +99,26 @@ def test_upload_paint_watch_and_download(page: sync_api.Page, server_url: str, t
     page.set_input_files("#pick-style input[type=file]", str(_picture(tmp_path / "style.png", 2)))
     sync_api.expect(page.locator("#pick-content .name")).to_have_text("content.png (96×72)")
     sync_api.expect(page.locator("#pick-style .name")).to_have_text("style.png (96×72)")
+    sync_api.expect(page.locator("#limits")).to_contain_text("up to 1024 px")
+    assert page.get_attribute("input[name=size]", "max") == "1024"
 
     page.fill("input[name=size]", "96")
     page.select_option("select[name=quality]", "custom")
-    page.fill("input[name=iterations]", "24")
+    page.fill("input[name=iterations]", str(STEPS))
     page.click("#start")
 
     previews: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        src = page.get_attribute("#preview", "src") or ""
-        if "/preview?" in src and src not in previews:
-            previews.append(src)
-            if len(previews) == 2:
-                page.screenshot(path=str(tmp_path / "studio-running.png"))
-        if re.search(r"\b(done|failed|cancelled)\b", page.get_attribute("#status", "class") or ""):
-            break
-        time.sleep(0.05)
+    for step in range(1, STEPS + 1):  # the runner waits at each step until the page has shown it
+        sync_api.expect(page.locator("#stats")).to_contain_text(f"iteration {step}/{STEPS}")
+        sync_api.expect(page.locator("#status")).to_have_text("Painting — scale 1 of 1")
+        previews.append(page.get_attribute("#preview", "src") or "")
+        if step == STEPS // 2:
+            page.screenshot(path=str(tmp_path / "studio-running.png"))
+        runner.release()
     sync_api.expect(page.locator("#status")).to_have_text(re.compile("^Done in"))
-    assert len(previews) >= 2, f"the preview changed only {len(previews)} times"
+    assert previews == [f"/api/jobs/{previews[0].split('/')[3]}/preview?v={n}" for n in range(1, STEPS + 1)]
     assert "/result" in (page.get_attribute("#preview", "src") or "")
-    sync_api.expect(page.locator("#stats")).to_contain_text("iteration 24/24")
+    sync_api.expect(page.locator("#stats")).to_contain_text(f"iteration {STEPS}/{STEPS}")
     assert page.locator("#strip figure").count() == 1
 
     with page.expect_download() as info:
@@ -116,7 +128,7 @@ def test_upload_paint_watch_and_download(page: sync_api.Page, server_url: str, t
     assert info.value.suggested_filename.startswith("content-impasto-")
     image = Image.open(saved)
     assert image.format == "PNG" and image.size == (96, 72)
-    assert image.info["impasto:size"] == "96" and image.info["impasto:iterations"] == "[24]"
+    assert image.info["impasto:size"] == "96" and image.info["impasto:iterations"] == f"[{STEPS}]"
     page.screenshot(path=str(tmp_path / "studio-done.png"))
     assert (tmp_path / "studio-running.png").stat().st_size > 10_000
     assert not errors, errors

@@ -7,9 +7,6 @@ Bad input ends with one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import os
 import sys
@@ -19,14 +16,16 @@ from typing import Any
 
 from . import __version__
 from .cli_controls import add_control_options, control_options
+from .cli_io import Signals, check_outputs, trace_writer
 from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
 from .errors import ImpastoError
-from .imageio import atomic_write, check_writable, output_format, save_image
+from .imageio import atomic_write, save_image
 from .pyramid import schedule
 from .runtime import tune_cpu
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 
 
 def _layers(text: str) -> dict[str, float]:
@@ -45,9 +44,22 @@ def _layers(text: str) -> dict[str, float]:
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not counts:
+        raise argparse.ArgumentTypeError("give at least one count per scale, e.g. 300,150,75")
+    return counts
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must be an integer from 0 to 2^63-1, got {text!r}")
+    return seed
 
 
 def _fmt_layers(layers: Any) -> str:
@@ -86,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of scales, coarse to fine (1 = single scale; default: steps of at most 2x)",
     )
     g.add_argument("--min-size", type=int, default=default("min_size"), help="longest side of the coarsest scale")
+    g.add_argument(
+        "--max-memory",
+        type=float,
+        default=default("max_memory"),
+        metavar="GIB",
+        help="memory budget in GiB; larger pictures are evaluated in tiles, with the same result "
+        "(default: half the free memory)",
+    )
+    g.add_argument(
+        "--tile-size", type=int, default=default("tile_size"), help="force tiles of this many px (a multiple of 16)"
+    )
     g.add_argument(
         "--iterations",
         type=_int_list,
@@ -138,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop a scale when the loss falls less than this fraction over --window iterations (0: never)",
     )
     g.add_argument("--window", type=int, default=default("window"))
-    g.add_argument("--seed", type=int, default=default("seed"), help="random seed (same seed, same result)")
+    g.add_argument("--seed", type=_seed, default=default("seed"), help="random seed (same seed, same result)")
     g.add_argument("--device", choices=DEVICES, default=default("device"))
     g.add_argument(
         "--precision",
@@ -148,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_control_options(p)
     g = p.add_argument_group("output")
+    g.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="16: 65536 levels per channel (.png or .tif), so that large prints do not band",
+    )
     g.add_argument(
         "--save-every",
         type=int,
@@ -166,6 +196,8 @@ _CONFIG_ARGS = (
     "style_scale",
     "scales",
     "min_size",
+    "max_memory",
+    "tile_size",
     "iterations",
     "content_weight",
     "style_weight",
@@ -204,21 +236,6 @@ def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[
     return args.images[0], args.images[1:]
 
 
-def _trace_writer(path: str, trace: list[dict[str, float]]):
-    def write(handle) -> None:
-        if path.lower().endswith(".csv"):
-            text = io.StringIO()
-            keys = sorted({k for row in trace for k in row}, key=lambda k: (k not in ("scale", "step"), k))
-            writer = csv.DictWriter(text, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(trace)
-            handle.write(text.getvalue().encode())
-        else:
-            handle.write(json.dumps(trace, indent=1).encode())
-
-    return write
-
-
 def format_duration(seconds: float) -> str:
     """M:SS, or H:MM:SS from an hour on (a 2048 px run can take longer than that)."""
     minutes, secs = divmod(max(0, round(seconds)), 60)
@@ -246,9 +263,9 @@ class _ProgressReporter:
             )
         if self.bar is not None:
             self.bar.update(progress.step - self.bar.n)
-            self.bar.set_description(
-                f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}", refresh=False
-            )
+            tiles = f" in {progress.tiles} tiles" if progress.tiles > 1 else ""
+            where = f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}{tiles}"
+            self.bar.set_description(where, refresh=False)
             eta = format_duration(progress.eta)
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
@@ -258,17 +275,6 @@ class _ProgressReporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    output_format(args.output)
-    check_writable(args.output)
-    if args.loss_trace:
-        if not args.loss_trace.lower().endswith((".json", ".csv")):
-            raise ImpastoError(f"{args.loss_trace}: loss trace must end in .json or .csv")
-        check_writable(args.loss_trace)
-    if args.save_every < 0:
-        raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
 
 
 def _loss_summary(loss: float | None, terms: dict[str, float]) -> str:
@@ -288,19 +294,25 @@ def stylize_main(argv: Sequence[str]) -> int:
         parser.error("give the output file with -o OUT")
     content, styles = _inputs(args, parser)
     cfg = config_from_args(args)
-    _check_outputs(args)
+    check_outputs(args)
     reporter = _ProgressReporter(args.quiet, args.save_every, args.output)
-    try:
-        result = run(content, styles, config=cfg, callback=reporter)
-    finally:
-        reporter.close()
-    save_image(result.image, args.output, {**cfg.as_metadata(), "impasto:version": __version__})
-    if args.loss_trace:
-        atomic_write(args.loss_trace, _trace_writer(args.loss_trace, result.trace))
+    with Signals() as signals:
+        try:
+            result = run(content, styles, config=cfg, callback=reporter)
+        except KeyboardInterrupt:
+            print(f"impasto: {signals.name} before an image was made; nothing written", file=sys.stderr)
+            return signals.exit_code
+        finally:
+            reporter.close()
+        with signals.deferred():
+            metadata = {**cfg.as_metadata(), "impasto:version": __version__}
+            save_image(result.image, args.output, metadata, pixels=result.pixels, bit_depth=args.bit_depth)
+            if args.loss_trace:
+                atomic_write(args.loss_trace, trace_writer(args.loss_trace, result.trace))
     terms = _loss_summary(result.loss, result.terms)
-    if result.stopped == "interrupted":
-        print(f"impasto: interrupted; best image so far saved to {args.output}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    if result.stopped == "interrupted" or signals.received:
+        print(f"impasto: {signals.name}; best image so far saved to {args.output}", file=sys.stderr)
+        return signals.exit_code
     if not args.quiet:
         print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}){terms}", file=sys.stderr)
     return 0

@@ -60,6 +60,11 @@ class StyleConfig:
     lr: float = 0.02
     """Adam's step size in pixel units (0-1); L-BFGS finds its own step by line search."""
     lbfgs_history: int = 20
+    """L-BFGS curvature pairs kept (fewer where max_memory asks for it)."""
+    max_memory: float | None = None
+    """Memory budget in GiB; over it a scale is evaluated in tiles (same result). None: half the free memory."""
+    tile_size: int | None = None
+    """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
     init: str = "noise"
     """'noise' (the classic), 'content', or a path to an image."""
     tolerance: float = 1e-3
@@ -119,6 +124,12 @@ class StyleConfig:
         _check_choice("pooling", self.pooling, ("max", "avg"))
         _check_range("window", self.window, 1, 10_000)
         _check_range("lbfgs_history", self.lbfgs_history, 1, 1000)
+        if self.max_memory is not None and not (0.1 <= self.max_memory <= 1e6):  # NaN fails this too
+            raise ImpastoError(f"max memory must be a number of GiB from 0.1 up, got {self.max_memory}")
+        if self.tile_size is not None:
+            _check_range("tile_size", self.tile_size, 64, MAX_SIZE)
+            if self.tile_size % 16:
+                raise ImpastoError(f"tile size must be a multiple of 16 px, got {self.tile_size}")
         self._validate_controls()
         return self
 

@@ -35,15 +35,16 @@ from . import color
 from .config import StyleConfig
 from .errors import ImpastoError
 from .imageio import ImageLike, load_image, pil_to_tensor
-from .losses import gram_matrix
 from .vgg import LAYER_NAMES
 
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed between a mask and its image
 MAX_LABELS = 16
 
 Features = dict[str, torch.Tensor]
-FeaturesOf = Callable[[Image.Image, int], Features]
-"""(image, longest side) -> VGG activations by layer."""
+GramsOf = Callable[[Image.Image, int, torch.Tensor | None, Sequence[str]], dict[str, torch.Tensor]]
+"""(image, longest side, mask of that image or None, layers) -> each layer's (guided) Gram matrix."""
+Shapes = dict[str, tuple[int, int]]
+"""Layer -> H x W of its activations."""
 Target = tuple[torch.Tensor, torch.Tensor | None]
 """A target Gram and the mask (at the layer's H x W) of the output region it applies to."""
 
@@ -65,30 +66,36 @@ class Controls:
     _chroma_cache: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, repr=False)
 
     def style_targets(
-        self, features_of: FeaturesOf, longest: int, style_scale: float, layers: Sequence[str], content: Features
+        self,
+        grams_of: GramsOf,
+        longest: int,
+        style_scale: float,
+        layers: Sequence[str],
+        shapes: Shapes,
+        device: torch.device | None = None,
     ) -> dict[str, list[Target]]:
         """Per style layer, the (Gram, output mask) pairs to match at this scale.
 
-        `content` is the content's activations at this scale: they give each layer's H x W.
+        `shapes` gives each layer's H x W for the output at this scale (content masks are fitted to it).
         """
         used = [k for k, w in enumerate(self.blend) if w > 0 or self.content_masks is not None]
         fine_layers = [layer for layer in layers if layer not in self.coarse_layers]
-        feats = (
-            {k: features_of(self.styles[k], _side(longest, style_scale * self.scales[k])) for k in used}
-            if fine_layers
-            else {}
-        )
+        grams = {
+            k: grams_of(self.styles[k], _side(longest, style_scale * self.scales[k]), self.style_masks[k], fine_layers)
+            for k in (used if fine_layers else [])
+        }
         targets: dict[str, list[Target]] = {}
         for layer in fine_layers:
-            grams = {k: gram_matrix(feats[k][layer], _fit(self.style_masks[k], feats[k][layer])) for k in used}
             if self.content_masks is None:
-                targets[layer] = [(sum(self.blend[k] * grams[k] for k in used), None)]  # type: ignore[list-item]
+                targets[layer] = [(sum(self.blend[k] * grams[k][layer] for k in used), None)]  # type: ignore[list-item]
             else:
-                targets[layer] = [(grams[k], _fit(self.content_masks[k], content[layer])) for k in used]
-        if self.coarse is not None and len(fine_layers) < len(layers):
-            coarse = features_of(self.coarse, _side(longest, style_scale))
-            for layer in self.coarse_layers.intersection(layers):
-                targets[layer] = [(gram_matrix(coarse[layer]), None)]
+                targets[layer] = [
+                    (grams[k][layer], fit_mask(self.content_masks[k], shapes[layer], device)) for k in used
+                ]
+        coarse_layers = [layer for layer in layers if layer in self.coarse_layers]
+        if self.coarse is not None and coarse_layers:
+            coarse = grams_of(self.coarse, _side(longest, style_scale), None, coarse_layers)
+            targets.update({layer: [(coarse[layer], None)] for layer in coarse_layers})
         return targets
 
     def as_seen(self, image: Image.Image) -> Image.Image:
@@ -110,12 +117,12 @@ def _side(longest: int, scale: float) -> int:
     return max(16, round(longest * scale))
 
 
-def _fit(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
-    """A mask resized to `like`'s H x W: area-averaged when shrinking (as pooling shrinks features)."""
+def fit_mask(mask: torch.Tensor | None, shape: tuple[int, int], device: torch.device | None) -> torch.Tensor | None:
+    """A mask resized to a layer's H x W: area-averaged when shrinking (as pooling shrinks features)."""
     if mask is None:
         return None
-    h, w = like.shape[-2:]
-    mask = mask.to(like.device)
+    h, w = shape
+    mask = mask.to(device)
     if mask.shape[-2] >= h and mask.shape[-1] >= w:
         return F.adaptive_avg_pool2d(mask, (h, w))
     return F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=False)

@@ -6,7 +6,10 @@ Every failure becomes an `ImpastoError` with one line that names the file and th
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import threading
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Union
@@ -22,22 +25,42 @@ ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]  # noqa: UP007 (a r
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
-def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise ImpastoError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise ImpastoError(f"{path}: file is empty")
+class TooManyPixels(ImpastoError):
+    """The image would decode to more pixels than allowed (Pillow's bomb guard or a caller's cap)."""
+
+
+_OPEN_LOCK = threading.Lock()  # warnings filters are process-wide: one thread changes them at a time
+
+
+def _open_lazy(path: Path) -> Image.Image:
+    """Image.open (header only), with Pillow's DecompressionBombWarning raised as an error, not printed."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _too_many(path: Path, pixels: int, limit: float, whose: str) -> TooManyPixels:
+    return TooManyPixels(f"{path}: image is too large ({pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
+
+
+def _open(path: Path, max_pixels: int | None = None) -> Image.Image:
     try:
-        image = Image.open(path)
+        if not path.exists():
+            raise ImpastoError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImpastoError(f"{path}: is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise ImpastoError(f"{path}: file is empty")
+        image = _open_lazy(path)
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            image.close()
+            raise _too_many(path, image.width * image.height, max_pixels, "the limit")
         image.load()
     except PermissionError:
         raise ImpastoError(f"{path}: permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImpastoError(
-            f"{path}: image is too large (over {Image.MAX_IMAGE_PIXELS * 2} pixels; decompression-bomb guard)"
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        pixels = int((re.findall(r"\d+", str(exc)) or ["0"])[0])  # Pillow's message starts with the count
+        raise _too_many(path, pixels, Image.MAX_IMAGE_PIXELS or 0, "the decompression-bomb guard") from None
     except UnidentifiedImageError:
         raise ImpastoError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -81,14 +104,17 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array[..., :3] if array.shape[2] == 4 else array, mode="RGB")
 
 
-def load_image(source: ImageLike) -> Image.Image:
-    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image."""
+def load_image(source: ImageLike, max_pixels: int | None = None) -> Image.Image:
+    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image.
+
+    `max_pixels` caps a file's decoded size (checked from its header, before decoding).
+    """
     if isinstance(source, Image.Image):
         image = to_rgb(source)
     elif isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, (str, os.PathLike)):
-        image = to_rgb(_open(Path(source)))
+        image = to_rgb(_open(Path(source), max_pixels))
     else:
         raise ImpastoError(f"cannot use {type(source).__name__} as an image")
     if image.width < 1 or image.height < 1:
@@ -129,16 +155,40 @@ def output_format(path: str | os.PathLike) -> str:
     return OUTPUT_FORMATS[suffix]
 
 
+def _temp_prefix(path: Path) -> str:
+    """Hidden, and short enough that a long (but legal) output name still leaves room for the temp's."""
+    return f".{path.name[:64]}."
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or the system does not say
+        return 255
+
+
 def check_writable(path: str | os.PathLike) -> None:
-    """Fail before a long run, not after it, if the output cannot be written."""
+    """Fail before a long run, not after it, if the output cannot be written.
+
+    Permission bits do not tell everything (root on /sys, read-only mounts, name length), so
+    the temp file the write will use is created and removed here, for real.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImpastoError(f"{path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a directory")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ImpastoError(f"{path}: not writable")
+    try:
+        if not folder.is_dir():
+            raise ImpastoError(f"{path}: folder {folder} does not exist")
+        if path.is_dir():
+            raise ImpastoError(f"{path}: is a directory")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ImpastoError(f"{path}: not writable")
+        if len(os.fsencode(path.name)) > _name_max(folder):
+            raise ImpastoError(f"{path}: file name too long (at most {_name_max(folder)} bytes here)")
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ImpastoError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _umask() -> int:
@@ -151,23 +201,43 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Write through a temp file in the same folder, then rename: never a half-written file,
     and an existing file is only replaced once the new one is complete (Ctrl-C included)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise ImpastoError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Save by extension, atomically. PNG files carry `metadata` as text chunks (the parameters used)."""
+def save_image(
+    image: Image.Image,
+    path: str | os.PathLike,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    pixels: torch.Tensor | None = None,
+    bit_depth: int = 8,
+) -> None:
+    """Save by extension, atomically. PNG files carry `metadata` as text chunks (the parameters used).
+
+    With bit_depth 16 (PNG or TIFF only), `pixels` (the float image, 1x3xHxW in [0, 1]) are written
+    with 65536 levels per channel, so that a large print's smooth skies do not band.
+    """
     fmt = output_format(path)
     check_writable(path)
+    if bit_depth == 16:
+        array = _sixteen_bit(image if pixels is None else pixels)
+        writer = _png16 if fmt == "PNG" else _tiff16 if fmt == "TIFF" else None
+        if writer is None:
+            raise ImpastoError(f"{path}: 16-bit output needs a .png or .tif file")
+        atomic_write(path, lambda handle: writer(handle, array, metadata or {}))
+        return
     options: dict = {}
     if fmt == "PNG" and metadata:
         info = PngImagePlugin.PngInfo()
@@ -177,3 +247,37 @@ def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[st
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
     atomic_write(path, lambda handle: image.save(handle, format=fmt, **options))
+
+
+def _sixteen_bit(source: Image.Image | torch.Tensor) -> np.ndarray:
+    """H x W x 3 uint16 from float pixels (or an 8-bit image, scaled so that 255 -> 65535)."""
+    if isinstance(source, Image.Image):
+        return np.asarray(source.convert("RGB"), np.uint16) * 257
+    x = source.detach().float().cpu().clamp(0, 1)
+    return (x[0] if x.dim() == 4 else x).permute(1, 2, 0).mul(65535.0).add(0.5).numpy().astype(np.uint16)
+
+
+def _png16(handle: IO[bytes], array: np.ndarray, metadata: Mapping[str, str]) -> None:
+    """A 16-bit RGB PNG (pypng: Pillow writes no 16-bit colour PNG) with the metadata as iTXt chunks."""
+    import io
+
+    import png
+
+    height, width, _ = array.shape
+    plain = io.BytesIO()
+    png.Writer(width, height, greyscale=False, bitdepth=16, compression=6).write(plain, array.reshape(height, -1))
+    chunks = list(png.Reader(bytes=plain.getvalue()).chunks())
+    texts = [(b"iTXt", k.encode("latin-1", "replace") + b"\0\0\0\0\0" + str(v).encode()) for k, v in metadata.items()]
+    png.write_chunks(handle, chunks[:-1] + texts + chunks[-1:])  # text before IEND
+
+
+def _tiff16(handle: IO[bytes], array: np.ndarray, metadata: Mapping[str, str]) -> None:
+    """A 16-bit RGB TIFF (deflate-compressed), the parameters as its JSON image description."""
+    import io
+    import json
+
+    import tifffile
+
+    data = io.BytesIO()  # tifffile wants a named file or a buffer, not a bare descriptor
+    tifffile.imwrite(data, array, photometric="rgb", compression="zlib", description=json.dumps(dict(metadata)))
+    handle.write(data.getvalue())

@@ -69,6 +69,7 @@ class ContentLoss(nn.Module):
     """Mean squared error between feature maps; optionally divided by the target's mean square."""
 
     target: torch.Tensor
+    scale: float
 
     def __init__(self, target: torch.Tensor, normalize: bool):
         super().__init__()
@@ -88,12 +89,13 @@ class StyleLoss(nn.Module):
     """
 
     target: torch.Tensor
+    scale: float
 
     def __init__(self, target_gram: torch.Tensor, normalize: bool, mask: torch.Tensor | None = None):
         super().__init__()
         target_gram = target_gram.detach().float()
         self.register_buffer("target", target_gram)
-        self.mask = mask
+        self.mask: torch.Tensor | None = mask
         self.scale = 1.0 / (target_gram.square().mean().item() + 1e-8) if normalize else 1.0
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ from .guided import Controls, Features
 from .imageio import fit_size, pil_to_tensor
 from .losses import ContentLoss, StyleLoss, TotalVariation
 from .runtime import Runtime
-from .vgg import VGGFeatures, VGGWeights, load_weights
+from .tiles import Measure, TiledObjective
+from .vgg import VGGFeatures, VGGWeights, load_weights, target_features
 
 PixelsOf = Callable[[Image.Image, int], torch.Tensor]
 """(image, longest side) -> 1 x 3 x H x W pixels in [0, 1] on the network's device."""
@@ -71,10 +72,7 @@ def frozen_network(cfg: StyleConfig, runtime: Runtime) -> VGGFeatures:
     return vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
-@torch.no_grad()
-def features(vgg: VGGFeatures, pixels: torch.Tensor) -> Features:
-    """Activations of a target image (no graph), as float32 for the losses."""
-    return {k: v.float() for k, v in vgg(pixels.contiguous(memory_format=torch.channels_last)).items()}
+features = target_features  # activations of a target image (no graph), float32
 
 
 def resized_pixels(device: torch.device, min_side: int = 1) -> PixelsOf:
@@ -105,32 +103,38 @@ def build_objective(
     *,
     pixels_of: PixelsOf | None = None,
     extra_terms: Sequence[Term] = (),
+    tile: int | None = None,
 ) -> Objective:
     """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
 
     `pixels_of` decides how target images are resampled (score() passes exact sizes to match
     another tool's pixels); by default they are resized to `longest` times their scale factors.
-    `extra_terms` are added as they are (e.g. video's temporal term on the pixels).
+    `extra_terms` are added as they are (e.g. video's temporal term on the pixels). With `tile`,
+    targets and the objective are evaluated in tiles of that many pixels (tiles.py): same values,
+    bounded memory.
     """
-    pixels_of = pixels_of or resized_pixels(next(vgg.parameters()).device, vgg.min_side)
-    content = features(vgg, pixels_of(controls.content, longest))
+    device = next(vgg.parameters()).device
+    pixels_of = pixels_of or resized_pixels(device, vgg.min_side)
+    measure = Measure(vgg, tile)
+    content_pixels = pixels_of(controls.content, longest)
+    content = measure.features(content_pixels, list(cfg.content_layers))
     terms = [
         Term("content", layer, cfg.content_weight * w, ContentLoss(content[layer], cfg.normalize_losses))
         for layer, w in cfg.content_layers.items()
     ]
-    targets = controls.style_targets(
-        lambda image, side: features(vgg, pixels_of(image, side)),
-        longest,
-        cfg.style_scale,
-        list(cfg.style_layers),
-        content,
-    )
+
+    def grams_of(image: Image.Image, side: int, mask: torch.Tensor | None, layers: Sequence[str]) -> Features:
+        return measure.grams(pixels_of(image, side), mask, layers)
+
+    shapes = measure.shapes(content_pixels, list(cfg.style_layers))
+    targets = controls.style_targets(grams_of, longest, cfg.style_scale, list(cfg.style_layers), shapes, device)
     for layer, w in cfg.style_layers.items():
         for target, mask in targets[layer]:  # several with content masks: one per region
             terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses, mask)))
     if cfg.tv_weight:
         terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
-    return Objective(vgg, terms + list(extra_terms))
+    terms += list(extra_terms)
+    return Objective(vgg, terms) if tile is None else TiledObjective(vgg, terms, tile)  # type: ignore[return-value]
 
 
 @torch.no_grad()

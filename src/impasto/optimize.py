@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .objective import Objective
-
 Evaluate = Callable[[torch.Tensor], tuple[float, torch.Tensor]]
 """pixels -> (loss, gradient); what the optimisers minimise."""
 
@@ -54,6 +52,20 @@ def _converged(best_trace: list[float], window: int, tolerance: float) -> bool:
     return (before - now) <= tolerance * abs(before)
 
 
+def value_and_grad(
+    objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]], pixels: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """Total, parts and gradient at `pixels`: the objective's own way if it has one (tiles), else autograd."""
+    own = getattr(objective, "value_and_grad", None)
+    if own is not None:
+        return own(pixels)
+    pixels = pixels.detach().requires_grad_(True)
+    total, parts = objective(pixels)
+    total.backward()
+    assert pixels.grad is not None
+    return total.detach(), {k: v.detach() for k, v in parts.items()}, pixels.grad
+
+
 class Evaluator:
     """Loss and gradient at given pixels; records the trace, keeps the best image, decides stops.
 
@@ -82,14 +94,11 @@ class Evaluator:
         return self.stopped is not None
 
     def __call__(self, pixels: torch.Tensor) -> tuple[float, torch.Tensor]:
-        pixels = pixels.detach().requires_grad_(True)
-        total, parts = self.objective(pixels)
-        total.backward()
-        assert pixels.grad is not None
+        total, parts, grad = value_and_grad(self.objective, pixels)
         value = total.item()
         if not math.isfinite(value):
             self.stopped = "nonfinite"
-            return value, pixels.grad
+            return value, grad
         result = self.result
         if value < result.best_loss:
             result.best_loss, result.best = value, pixels.detach().clone()
@@ -103,7 +112,7 @@ class Evaluator:
             self.stopped = "converged"
         elif len(result.trace) >= self.iterations:
             self.stopped = "iterations"
-        return value, pixels.grad
+        return value, grad
 
 
 def adam_box(evaluate: Evaluate, start: torch.Tensor, *, lr: float, done: Callable[[], bool]) -> torch.Tensor:
@@ -219,7 +228,7 @@ def lbfgs_box(
 
 def optimise(
     start: torch.Tensor,
-    objective: Objective,
+    objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
     *,
     iterations: int,
     optimizer: str,

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import memory
 from .config import StyleConfig, configure
 from .errors import ImpastoError
 from .guided import Controls, prepare
@@ -25,6 +26,8 @@ from .objective import Objective, build_objective, evaluate, frozen_network
 from .optimize import StepInfo, optimise
 from .pyramid import Scale, schedule
 from .runtime import Runtime, resolve
+from .tiles import halo, plan_tiles
+from .vgg import VGGFeatures
 
 log = logging.getLogger("impasto")
 
@@ -46,6 +49,8 @@ class Progress:
     eta: float  # seconds left if every scale runs its full budget (early stops make it shorter)
     pixels: torch.Tensor = field(repr=False)  # best so far, as optimised (grey with preserve_color='luminance')
     finish: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda p: p, repr=False)
+    tiles: int = 1  # how many tiles one evaluation of this scale runs in (1: the whole picture)
+    tile: int | None = None  # their interior side in pixels (None: untiled)
 
     def image(self) -> Image.Image:
         """The current image as PIL, colours as in the output (converted on demand: it costs a copy)."""
@@ -66,6 +71,7 @@ class Result:
     runtime: str
     loss: float | None = None  # the objective at the image as returned (None if stopped before the last scale)
     terms: dict[str, float] = field(default_factory=dict)  # its content, style and tv parts
+    pixels: torch.Tensor | None = field(default=None, repr=False)  # the image as floats (for 16-bit output)
 
     @property
     def interrupted(self) -> bool:
@@ -89,6 +95,7 @@ class _Painter:
         self.content = controls.content
         self.vgg = frozen_network(cfg, runtime)
         self.plan = _fitting_plan(cfg, self.content.size, self.vgg.min_side)
+        self.memory = _memory_plans(cfg, runtime, self.vgg, [fit_size(self.content.size, s.longest) for s in self.plan])
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
         self.start = time.perf_counter()
@@ -118,9 +125,10 @@ class _Painter:
     def paint(self) -> Result:
         stopped, step_base = "iterations", 0
         for index, scale in enumerate(self.plan):
-            size = fit_size(self.content.size, scale.longest)
+            size, fit = fit_size(self.content.size, scale.longest), self.memory[index]
+            log.info("scale %d/%d %dx%d: %s", index + 1, len(self.plan), *size, fit.describe())
             try:
-                objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest)
+                objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile)
             except KeyboardInterrupt:
                 if self.best is None:
                     raise
@@ -130,7 +138,7 @@ class _Painter:
             hook = functools.partial(self._hook, index, scale, size, step_base)
             loop = optimise(
                 self._start_image(size), objective, iterations=scale.iterations, optimizer=self.cfg.optimizer,
-                lr=self.cfg.lr, lbfgs_history=self.cfg.lbfgs_history,
+                lr=self.cfg.lr, lbfgs_history=fit.history,
                 tolerance=self.cfg.tolerance, window=self.cfg.window, hook=hook,
             )  # fmt: skip
             if loop.stopped == "nonfinite":
@@ -149,13 +157,14 @@ class _Painter:
     def _result(self, stopped: str) -> Result:
         final = fit_size(self.content.size, self.cfg.size)
         assert self.best is not None
-        image = tensor_to_pil(self.controls.finish(_resize(self.best, final)))
+        pixels = self.controls.finish(_resize(self.best, final)).detach().float().cpu()
+        image = tensor_to_pil(pixels)
         loss: float | None = None
         terms: dict[str, float] = {}
         if self.objective is not None and self.best.shape[-2:] == (final[1], final[0]):
             loss, terms = loss_of_image(self.objective, self.controls, image, self.rt.device)
         return Result(
-            image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label, loss, terms
+            image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label, loss, terms, pixels
         )
 
     def _eta(self, index: int, iteration: int, size: tuple[int, int]) -> float:
@@ -167,6 +176,10 @@ class _Painter:
             work += later.iterations * w * h
         return work * per_pixel_step
 
+    def _tiles(self, index: int, size: tuple[int, int]) -> int:
+        tile = self.memory[index].tile
+        return 1 if tile is None else len(plan_tiles(size[1], size[0], tile, halo(self.vgg), self.vgg.min_side))
+
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
         elapsed = time.perf_counter() - self.start
         step = step_base + info.iteration
@@ -177,7 +190,8 @@ class _Painter:
         eta = self._eta(index, info.iteration, size)
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
-            info.loss, info.terms, elapsed, eta, info.image, self.controls.finish,
+            info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self._tiles(index, size),
+            self.memory[index].tile,
         )  # fmt: skip
         return bool(self.callback(progress))
 
@@ -186,6 +200,18 @@ def _resize(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(pixels.shape[-2:]) == (size[1], size[0]):
         return pixels
     return F.interpolate(pixels, size=(size[1], size[0]), mode="bicubic", align_corners=False)
+
+
+def _memory_plans(
+    cfg: StyleConfig, runtime: Runtime, vgg: VGGFeatures, sizes: list[tuple[int, int]]
+) -> list[memory.MemoryPlan]:
+    """Tiles and L-BFGS history per scale, within the memory budget; checked for every scale before the run."""
+    budget = cfg.max_memory * memory.GIB if cfg.max_memory is not None else memory.default_budget(runtime.device)
+    margin = halo(vgg)
+    return [
+        memory.plan(size, runtime.dtype, budget, cfg.lbfgs_history, margin, vgg.min_side, cfg.tile_size)
+        for size in sizes
+    ]
 
 
 def _fitting_plan(cfg: StyleConfig, content_size: tuple[int, int], min_side: int) -> list[Scale]:

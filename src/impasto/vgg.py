@@ -236,3 +236,9 @@ class VGGFeatures(nn.Module):
             if name in self.layers:
                 out[name] = x
         return out
+
+
+@torch.no_grad()
+def target_features(vgg: VGGFeatures, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Activations of a target image (no graph), as float32 for the losses."""
+    return {k: v.float() for k, v in vgg(pixels.contiguous(memory_format=torch.channels_last)).items()}

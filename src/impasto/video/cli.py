@@ -18,7 +18,7 @@ from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT, video
 if TYPE_CHECKING:
     from .frames import FrameProgress
 
-_STILL_ONLY = ("demo", "save_every", "loss_trace")
+_STILL_ONLY = ("demo", "save_every", "loss_trace", "bit_depth")
 
 
 def build_video_parser() -> argparse.ArgumentParser:
@@ -99,7 +99,7 @@ def video_main(argv: Sequence[str]) -> int:
     parser = build_video_parser()
     args = parser.parse_args(argv)
     for dest in _STILL_ONLY:
-        if getattr(args, dest):
+        if getattr(args, dest) != parser.get_default(dest):
             parser.error(f"--{dest.replace('_', '-')} is for still images, not impasto video")
     if not args.output:
         parser.error("give the output video with -o OUT.mp4")

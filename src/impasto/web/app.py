@@ -4,14 +4,19 @@ Endpoints (JSON unless said otherwise; errors are {"error": "<one line>"}):
   GET  /                         the page (static/, no build step, no CDN)
   GET  /api/config               defaults, choices, limits
   GET  /api/samples/{kind}       the bundled content or style image (JPEG thumbnail)
-  POST /api/uploads?name=F       raw image bytes in the body -> {id, name, width, height}
-  POST /api/jobs                 {content, style, options, quality} -> 202 {id, position}
+  POST /api/uploads?name=F       raw image bytes (Content-Type image/* or application/octet-stream)
+                                 -> {id, name, width, height}
+  POST /api/jobs                 {content, style, options, quality} (application/json, at most
+                                 64 KiB) -> 202 {id, position}
   GET  /api/jobs                 every job of this session, oldest first
   GET  /api/jobs/{id}            one job's state
   GET  /api/jobs/{id}/events     the same state as a server-sent event stream until it ends
   GET  /api/jobs/{id}/preview    the current image (JPEG)
   POST /api/jobs/{id}/cancel     stop (the best image so far is kept)
   GET  /api/jobs/{id}/result     the full result, PNG with the parameters as metadata
+
+Every request passes `guard.Guard` first (host names, cross-site requests, security headers);
+every limit on the work one request may ask for is in `options.Limits`.
 """
 
 from __future__ import annotations
@@ -22,31 +27,45 @@ import functools
 import io
 import json
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import samples
 from ..errors import ImpastoError
 from ..stylize import run
+from .guard import LOOPBACK_NAMES, Guard
 from .jobs import Job, JobQueue, QueueFull, Runner
-from .options import page_config, parse_options
+from .options import Limits, page_config, parse_options
 from .uploads import MB, TooLarge, UploadStore, display_name
 
 STATIC = Path(__file__).parent / "static"
 SAMPLE = "sample"
 EVENT_INTERVAL = 0.25  # seconds between checks of a job for its event stream
+MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes; nothing in it needs more
+UPLOAD_TYPES = ("application/octet-stream", "image/")  # not a type an HTML form can send
 
 
 class NoSuchJob(Exception):
     """The job id is unknown (never created, forgotten, or the server restarted)."""
+
+
+class BadRequest(ImpastoError):
+    """The request itself is wrong (type, size, syntax), with the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -55,14 +74,41 @@ def _error(message: str, status: int = 400) -> JSONResponse:
 
 @functools.lru_cache(maxsize=2)
 def _sample(kind: str) -> tuple[str, Image.Image]:
-    """The bundled default image (impasto.samples), or ImpastoError if this install lacks it."""
-    try:
-        from .. import samples
-    except ImportError:
-        raise ImpastoError("this version of impasto has no bundled sample images") from None
+    """The bundled default image (impasto.samples)."""
     if kind == "content":
-        return getattr(samples, "CONTENT_NAME", "sample photo"), samples.default_content()
+        return samples.CONTENT_NAME, samples.default_content()
     return "sample painting", samples.default_style()
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _json_body(request: Request) -> Any:
+    """The body as JSON: application/json, at most MAX_JSON_BYTES, nesting within Python's limits."""
+    if _media_type(request) != "application/json":
+        raise BadRequest("the request body must be JSON sent as Content-Type: application/json", 415)
+    too_large = BadRequest(f"the request body is over {MAX_JSON_BYTES // 1024} KiB", 413)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise too_large
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadRequest("the JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body must be JSON") from None
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """RFC 6266: an ASCII `filename` for old clients and the exact name as RFC 5987 `filename*`."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _jpeg(image: Image.Image, longest: int = 320) -> bytes:
@@ -76,9 +122,10 @@ def _jpeg(image: Image.Image, longest: int = 320) -> bytes:
 class Studio:
     """The app's state and handlers: one upload store and one job queue per server."""
 
-    def __init__(self, workdir: Path, max_upload: int, queue: JobQueue):
-        self.workdir, self.queue = workdir, queue
-        self.uploads = UploadStore(workdir, max_upload)
+    def __init__(self, workdir: Path, limits: Limits, queue: JobQueue):
+        self.workdir, self.queue, self.limits = workdir, queue, limits
+        max_pixels = int(limits.max_megapixels * 1e6)
+        self.uploads = UploadStore(workdir, int(limits.max_upload_mb * MB), max_pixels, limits.keep_longest)
 
     def _job(self, request: Request) -> Job:
         job = self.queue.get(request.path_params["job_id"])
@@ -90,7 +137,7 @@ class Studio:
         return job.snapshot(self.queue.position(job), losses_from)
 
     async def config(self, request: Request) -> JSONResponse:
-        body = page_config()
+        body = page_config(self.limits)
         body["max_upload_bytes"] = self.uploads.limit
         body["max_waiting"] = self.queue.max_waiting
         return JSONResponse(body)
@@ -99,24 +146,23 @@ class Studio:
         kind = request.path_params["kind"]
         if kind not in ("content", "style"):
             return _error("sample must be 'content' or 'style'", 404)
-        try:
-            _, image = await run_in_threadpool(_sample, kind)
-        except ImpastoError as exc:
-            return _error(str(exc), 404)
+        _, image = await run_in_threadpool(_sample, kind)
         return Response(_jpeg(image), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     async def upload(self, request: Request) -> JSONResponse:
         name = display_name(request.query_params.get("name"))
+        if not _media_type(request).startswith(UPLOAD_TYPES):
+            return _error("send the image's bytes as Content-Type: application/octet-stream (or image/*)", 415)
         length = request.headers.get("content-length")
         try:
-            image_id, image = await self.uploads.add(
+            image_id, (width, height) = await self.uploads.add(
                 name, int(length) if length and length.isdigit() else None, request.stream()
             )
         except TooLarge as exc:
             return _error(str(exc), 413)
         except ImpastoError as exc:
             return _error(str(exc), 415)
-        return JSONResponse({"id": image_id, "name": name, "width": image.width, "height": image.height})
+        return JSONResponse({"id": image_id, "name": name, "width": width, "height": height})
 
     def _image(self, ref: Any, kind: str) -> tuple[str, Image.Image]:
         if ref == SAMPLE:
@@ -127,13 +173,13 @@ class Studio:
 
     async def start(self, request: Request) -> JSONResponse:
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error("the request body must be JSON")
+            body = await _json_body(request)
+        except BadRequest as exc:
+            return _error(str(exc), exc.status)
         if not isinstance(body, dict) or not isinstance(body.get("options", {}), dict):
             return _error("the request must be a JSON object with content, style and options")
         try:
-            config = parse_options(body.get("options", {}), body.get("quality"))
+            config = parse_options(body.get("options", {}), body.get("quality"), self.limits)
             content_name, content = await run_in_threadpool(self._image, body.get("content"), "content")
             style_name, style = await run_in_threadpool(self._image, body.get("style"), "style")
             job = Job(content, style, config, (content_name, style_name))
@@ -188,12 +234,12 @@ class Studio:
         if job.result_path is None or not job.result_path.exists():
             return _error("no result yet" if not job.finished else "this job has no result", 409)
         stem = Path(job.names[0]).stem or "result"
-        filename = display_name(f"{stem}-impasto-{job.id[:6]}.png").replace('"', "")
+        filename = display_name(f"{stem}-impasto-{job.id[:6]}.png")
         disposition = "attachment" if request.query_params.get("download") else "inline"
         return FileResponse(
             job.result_path,
             media_type="image/png",
-            headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+            headers={"Content-Disposition": content_disposition(disposition, filename)},
         )
 
     async def index(self, request: Request) -> FileResponse:
@@ -206,17 +252,22 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(
     *,
-    max_upload_mb: float = 20,
+    limits: Limits | None = None,
     max_waiting: int = 4,
     preview_interval: float = 0.5,
     runner: Runner = run,
     workdir: Path | None = None,
+    hosts: Collection[str] = LOOPBACK_NAMES,
 ) -> Starlette:
-    """The studio app. Its job worker starts and stops with the app's lifespan."""
+    """The studio app, behind its Guard. Its job worker starts and stops with the app's lifespan.
+
+    `hosts`: the Host names it answers to (see guard.allowed_hosts).
+    """
+    limits = (limits or Limits()).check()
     owned = tempfile.TemporaryDirectory(prefix="impasto-web-") if workdir is None else None
     folder = Path(owned.name) if owned is not None else Path(workdir)  # type: ignore[arg-type]
     queue = JobQueue(folder, max_waiting=max_waiting, preview_interval=preview_interval, runner=runner)
-    studio = Studio(folder, int(max_upload_mb * MB), queue)
+    studio = Studio(folder, limits, queue)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -242,6 +293,11 @@ def create_app(
         Route("/api/jobs/{job_id}/result", studio.result),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={NoSuchJob: _not_found})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={NoSuchJob: _not_found},
+        middleware=[Middleware(Guard, hosts=frozenset(hosts))],
+    )
     app.state.studio = studio
     return app

@@ -81,7 +81,7 @@ class Job:
                 "size": cfg.size,
                 "style_weight": cfg.style_weight,
                 "init": cfg.init,
-                "preserve_color": getattr(cfg, "preserve_color", None),
+                "preserve_color": cfg.preserve_color,
             },
             "progress": dict(self.progress),
             "preview": self.preview_version,

@@ -1,46 +1,87 @@
-"""Which options the page may set, their defaults (read from StyleConfig), and their checking.
+"""Which options the page may set, their defaults (read from StyleConfig), the studio's limits, and checking.
 
 Only a whitelist of fields comes from the browser: nothing that names a file (`init` paths,
-`weights`) or picks hardware. Values are coerced to the types StyleConfig expects and the
-config is validated before the job is queued, so bad input fails at once with StyleConfig's
-own one-line message.
+`weights`) or picks hardware. Values are coerced to the types StyleConfig expects, held to the
+studio's `Limits` (lower than the library's: one request must not occupy the machine for hours),
+and the config is validated before the job is queued, so bad input fails at once with one line.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..config import INITS, StyleConfig, default
+from ..cli import MAX_SEED
+from ..color import PRESERVE_COLOR
+from ..config import INITS, MAX_SIZE, StyleConfig, default
 from ..errors import ImpastoError
-from ..pyramid import default_iterations, scale_sizes
-
-_FIELDS = {f.name for f in fields(StyleConfig)}
-HAS_PRESERVE_COLOR = "preserve_color" in _FIELDS
-PRESERVE_COLOR_CHOICES = ("luminance", "histogram")
+from ..pyramid import schedule
 
 _INT = ("size", "scales", "seed")
 _FLOAT = ("style_weight", "content_weight", "style_scale")
-WEB_OPTIONS = _INT + _FLOAT + ("init", "iterations") + (("preserve_color",) if HAS_PRESERVE_COLOR else ())
+WEB_OPTIONS = _INT + _FLOAT + ("init", "iterations", "preserve_color")
 
 QUALITY = {"quick": 0.25, "standard": 1.0, "fine": 2.0}
 """Presets: a fraction of the automatic per-scale iteration budget (standard = automatic)."""
 
 
-def page_config() -> dict[str, Any]:
-    """What the page needs to draw its form: defaults, choices and presets."""
+@dataclass(frozen=True)
+class Limits:
+    """What one studio request may ask for; `impasto serve --max-...` sets them, the page shows them.
+
+    The defaults keep one job to minutes on a 2-core CPU (1024 px at the defaults: about 5 min)
+    and one upload to a few hundred MB of memory while it is decoded.
+    """
+
+    max_size: int = field(default=1024, metadata={"help": "longest side of the output, in pixels"})
+    max_scales: int = field(default=6, metadata={"help": "scales, and values in the iterations list"})
+    max_iterations: int = field(default=1000, metadata={"help": "iterations of one scale"})
+    max_style_scale: float = field(default=2.0, metadata={"help": "style scale (the style is resized to size x this)"})
+    max_megapixels: float = field(
+        default=40.0, metadata={"help": "decoded pixels of one upload, in millions (checked before decoding)"}
+    )
+    max_upload_mb: float = field(default=20.0, metadata={"help": "bytes of one upload as sent, in MB"})
+
+    def check(self) -> Limits:
+        """ImpastoError naming the first limit that is not a sensible finite positive number."""
+        for name, value in asdict(self).items():
+            flag = "--" + name.replace("_", "-")
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ImpastoError(f"{flag} must be a positive finite number, got {value}")
+        if not 16 <= self.max_size <= MAX_SIZE:
+            raise ImpastoError(f"--max-size must be from 16 to {MAX_SIZE}, got {self.max_size}")
+        if self.max_style_scale < 0.05:
+            raise ImpastoError(f"--max-style-scale must be at least 0.05, got {self.max_style_scale}")
+        return self
+
+    @property
+    def keep_longest(self) -> int:
+        """Longest side an upload is kept at: nothing is ever resized up from more than this."""
+        return math.ceil(self.max_size * max(1.0, self.max_style_scale))
+
+
+def page_config(limits: Limits) -> dict[str, Any]:
+    """What the page needs to draw its form: defaults, choices, presets and limits."""
     return {
         "defaults": {name: default(name) for name in WEB_OPTIONS},
         "inits": list(INITS),
-        "preserve_color": list(PRESERVE_COLOR_CHOICES) if HAS_PRESERVE_COLOR else None,
+        "preserve_color": list(PRESERVE_COLOR),
         "quality": list(QUALITY),
+        "limits": asdict(limits),
     }
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
 
 
 def _number(name: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ImpastoError(f"{name.replace('_', ' ')} must be a number, got {value!r}")
+        raise ImpastoError(f"{_label(name)} must be a number, got {value!r}"[:200])
+    if kind is int and isinstance(value, int):
+        return value
     try:
         number = float(value)
         if kind is int:
@@ -49,50 +90,66 @@ def _number(name: str, value: Any, kind: type) -> Any:
             return int(number)
         return number
     except (ValueError, OverflowError):
-        raise ImpastoError(
-            f"{name.replace('_', ' ')} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
-        ) from None
+        kind_text = "an integer" if kind is int else "a number"
+        raise ImpastoError(f"{_label(name)} must be {kind_text}, got {value!r}"[:200]) from None
 
 
-def _iterations(value: Any) -> list[int] | None:
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:  # written so that NaN fails too
+        low_, high_, got = (str(v) if isinstance(v, int) else f"{v:g}" for v in (low, high, value))
+        raise ImpastoError(f"{_label(name)} must be from {low_} to {high_} in this studio, got {got}")
+
+
+def _iterations(value: Any, limits: Limits) -> list[int] | None:
     if value is None or value == "":
         return None
     items = value.replace(",", " ").split() if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
         raise ImpastoError("iterations must be a list of counts per scale, e.g. 200, 100")
-    return [_number("iterations", item, int) for item in items]
+    if len(items) > limits.max_scales:
+        raise ImpastoError(f"iterations: at most {limits.max_scales} values (one per scale), got {len(items)}")
+    counts = [_number("iterations", item, int) for item in items]
+    for count in counts:
+        _in_range("iterations", count, 1, limits.max_iterations)
+    return counts
 
 
-def parse_options(raw: Mapping[str, Any], quality: str | None = None) -> StyleConfig:
+def _option(name: str, value: Any, limits: Limits) -> Any:
+    """One browser option, coerced and held to the studio's limits."""
+    if value is None and name in ("scales", "seed", "preserve_color"):
+        return None
+    if name == "iterations":
+        return _iterations(value, limits)
+    if name in ("init", "preserve_color"):
+        choices = INITS if name == "init" else PRESERVE_COLOR
+        if value not in choices:
+            label = "init" if name == "init" else "colour preservation"
+            raise ImpastoError(f"unknown {label} {value!r}; choose from {', '.join(choices)}"[:200])
+        return value
+    number = _number(name, value, int if name in _INT else float)
+    caps: dict[str, tuple[float, float]] = {
+        "size": (16, limits.max_size),
+        "scales": (1, limits.max_scales),
+        "seed": (0, MAX_SEED),
+        "style_scale": (0.05, limits.max_style_scale),
+    }
+    if name in caps:
+        _in_range(name, number, *caps[name])
+    return number
+
+
+def parse_options(raw: Mapping[str, Any], quality: str | None = None, limits: Limits | None = None) -> StyleConfig:
     """Browser options -> a validated StyleConfig, or ImpastoError with a one-line reason."""
+    limits = limits or Limits()
     unknown = sorted(set(raw) - set(WEB_OPTIONS))
     if unknown:
-        raise ImpastoError(f"unknown option {unknown[0]!r}; the studio sets {', '.join(WEB_OPTIONS)}")
-    options: dict[str, Any] = {}
-    for name, value in raw.items():
-        if value is None and name in ("scales", "seed", "preserve_color"):
-            options[name] = None
-        elif name in _INT:
-            options[name] = _number(name, value, int)
-        elif name in _FLOAT:
-            options[name] = _number(name, value, float)
-        elif name == "iterations":
-            options[name] = _iterations(value)
-        elif name == "init":
-            if value not in INITS:
-                raise ImpastoError(f"unknown init {value!r}; choose from {', '.join(INITS)}")
-            options[name] = value
-        elif name == "preserve_color":
-            if value not in PRESERVE_COLOR_CHOICES:
-                raise ImpastoError(
-                    f"unknown colour preservation {value!r}; choose from {', '.join(PRESERVE_COLOR_CHOICES)} or none"
-                )
-            options[name] = value
+        raise ImpastoError(f"unknown option {unknown[0]!r}; the studio sets {', '.join(WEB_OPTIONS)}"[:300])
+    options = {name: _option(name, value, limits) for name, value in raw.items()}
     if quality is not None:
         if quality not in QUALITY:
-            raise ImpastoError(f"unknown quality {quality!r}; choose from {', '.join(QUALITY)}")
+            raise ImpastoError(f"unknown quality {quality!r}; choose from {', '.join(QUALITY)}"[:200])
         if options.get("iterations") is None and quality != "standard":
-            options["iterations"] = _preset_iterations(options, QUALITY[quality])
+            options["iterations"] = _preset_iterations(options, QUALITY[quality], limits)
     try:
         config = StyleConfig(**options)
     except TypeError as exc:
@@ -100,8 +157,8 @@ def parse_options(raw: Mapping[str, Any], quality: str | None = None) -> StyleCo
     return config.validate()
 
 
-def _preset_iterations(options: Mapping[str, Any], fraction: float) -> list[int]:
-    """The automatic budget for this size and scale count, times `fraction`."""
-    size = options.get("size", default("size"))
-    count = len(scale_sizes(size, default("min_size"), options.get("scales", default("scales"))))
-    return [max(10, round(n * fraction)) for n in default_iterations(count)]
+def _preset_iterations(options: Mapping[str, Any], fraction: float, limits: Limits) -> list[int]:
+    """The automatic budget for this size and scale count, times `fraction`, within the limit."""
+    size, scales = options.get("size", default("size")), options.get("scales", default("scales"))
+    plan = schedule(size, default("min_size"), scales, None)
+    return [min(limits.max_iterations, max(10, round(s.iterations * fraction))) for s in plan]

@@ -9,15 +9,20 @@ import socket
 import threading
 import time
 import webbrowser
+from dataclasses import fields
 from typing import Any
+
+from ..cli import _Parser as OneLineErrors
+from ..errors import ImpastoError
+from ..runtime import tune_cpu
+from .guard import LOOPBACK_NAMES, allowed_hosts
+from .options import Limits
 
 log = logging.getLogger("impasto.web")
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="impasto serve",
         description="Start the impasto web studio: upload two images, watch the painting, download it.",
     )
@@ -27,10 +32,29 @@ def _parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1: this computer only; 0.0.0.0 shares it with your network)",
     )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this host name (with --host 0.0.0.0: the name or address others type); "
+        "repeatable. Other names are refused, so that no other web page can reach the studio",
+    )
     parser.add_argument("--open", action="store_true", help="open the studio in a web browser")
-    parser.add_argument("--max-upload-mb", type=float, default=20, help="largest upload accepted (default 20 MB)")
     parser.add_argument("--queue", type=int, default=4, help="most jobs waiting at once (default 4)")
+    limits = parser.add_argument_group("limits of one request (shown on the page)")
+    for field in fields(Limits):
+        limits.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(field.default),
+            default=field.default,
+            help=f"{field.metadata['help']} (default {field.default})",
+        )
     return parser
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)}).check()
 
 
 def serve_main(argv: list[str] | None = None) -> int:
@@ -41,18 +65,24 @@ def serve_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"port must be from 1 to 65535, got {args.port}")
-    if args.max_upload_mb <= 0 or args.queue < 1:
-        parser.error("--max-upload-mb must be positive and --queue at least 1")
+    if args.queue < 1:
+        parser.error(f"--queue must be at least 1, got {args.queue}")
+    try:
+        limits = _limits(args)
+    except ImpastoError as exc:
+        parser.error(str(exc))
     try:
         import uvicorn
 
         from .app import create_app
     except ImportError as exc:
         parser.exit(2, f"impasto serve: needs the web extra ({exc.name} is missing): pip install 'impasto[web]'\n")
+    tune_cpu()  # the process is ours: threads = cores, freed memory kept for the next job
     host = args.host
     url = f"http://{'[' + host + ']' if ':' in host else host}:{args.port}/"
-    if host not in LOOPBACK:
-        log.warning("the studio is reachable from other computers at %s (no login)", url)
+    hosts = allowed_hosts(host, args.allow_host)
+    if host not in LOOPBACK_NAMES:
+        log.warning("the studio is reachable from other computers (no login) as %s", ", ".join(sorted(hosts)))
     try:
         sock = _bind(host, args.port)
     except OSError as exc:
@@ -61,7 +91,7 @@ def serve_main(argv: list[str] | None = None) -> int:
             f"impasto serve: cannot listen on {url}: {exc.strerror or exc}"
             f"{' (try another --port)' if exc.errno == errno.EADDRINUSE else ''}\n",
         )
-    app = create_app(max_upload_mb=args.max_upload_mb, max_waiting=args.queue)
+    app = create_app(limits=limits, max_waiting=args.queue, hosts=hosts)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     threading.Thread(target=_announce, args=(server, url, args.open), daemon=True).start()

@@ -1,8 +1,11 @@
-"""Uploaded images: size-limited, checked by the CLI's own loader, kept in memory by id.
+"""Uploaded images: size- and pixel-limited, checked by the CLI's own loader, kept as files by id.
 
 The bytes go to a file whose name the server picks (the client's name is only shown, never
 used as a path), `impasto.imageio.load_image` reads it, so a bad upload gets exactly the
 message the CLI would give, with the client's file name in place of the temporary path.
+The decoded size is checked from the header before any pixel is decoded, and what is kept is
+a PNG no larger than any job can use (`Limits.keep_longest`), on disk: memory holds no
+uploads between requests.
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ImpastoError
-from ..imageio import load_image
+from ..imageio import TooManyPixels, load_image
 
 MB = 1024 * 1024
 
 
 class TooLarge(ImpastoError):
-    """The upload is over the size limit."""
+    """The upload is over the size limit (bytes sent or pixels decoded)."""
 
 
 def display_name(name: str | None) -> str:
@@ -41,18 +44,31 @@ def too_large_message(name: str, size: int | None, limit: int) -> str:
     return f"{name}: file is too large{got}; the limit is {limit / MB:.3g} MB"
 
 
-class UploadStore:
-    """The last `keep` uploaded images, as RGB PIL images keyed by a random id."""
+def _decode_and_keep(source: Path, kept: Path, max_pixels: int, longest: int) -> tuple[int, int]:
+    """Decode (pixel cap checked first), shrink to `longest`, write as PNG; returns the original size."""
+    image = load_image(source, max_pixels=max_pixels)
+    size = image.size
+    if max(size) > longest:
+        image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+    image.save(kept, format="PNG", compress_level=1)
+    return size
 
-    def __init__(self, workdir: Path, limit_bytes: int, keep: int = 16):
+
+class UploadStore:
+    """The last `keep` uploaded images, as PNG files in `workdir` keyed by a random id."""
+
+    def __init__(self, workdir: Path, limit_bytes: int, max_pixels: int, longest: int, keep: int = 16):
         self.workdir, self.limit, self.keep = workdir, limit_bytes, keep
-        self._images: OrderedDict[str, tuple[str, Image.Image]] = OrderedDict()
+        self.max_pixels, self.longest = max_pixels, longest
+        self._files: OrderedDict[str, tuple[str, Path]] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def add(self, name: str, length: int | None, chunks: AsyncIterator[bytes]) -> tuple[str, Image.Image]:
-        """Read, check and keep one upload; returns its id and image, or raises ImpastoError."""
+    async def add(self, name: str, length: int | None, chunks: AsyncIterator[bytes]) -> tuple[str, tuple[int, int]]:
+        """Read, check and keep one upload; returns its id and (width, height), or raises ImpastoError."""
         if length is not None and length > self.limit:
             raise TooLarge(too_large_message(name, length, self.limit))
+        image_id = uuid.uuid4().hex[:12]
+        kept = self.workdir / f"upload-{image_id}.png"
         fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=self.workdir)
         path = Path(tmp)
         try:
@@ -64,21 +80,33 @@ class UploadStore:
                         raise TooLarge(too_large_message(name, None, self.limit))
                     handle.write(chunk)
             try:
-                image = await run_in_threadpool(load_image, path)
+                size = await run_in_threadpool(_decode_and_keep, path, kept, self.max_pixels, self.longest)
             except ImpastoError as exc:
-                raise ImpastoError(str(exc).replace(str(path), name)) from None
+                kind = TooLarge if isinstance(exc, TooManyPixels) else ImpastoError
+                raise kind(str(exc).replace(str(path), name)) from None
+            except BaseException:
+                kept.unlink(missing_ok=True)
+                raise
         finally:
             path.unlink(missing_ok=True)
-        image_id = uuid.uuid4().hex[:12]
+        self._remember(image_id, name, kept)
+        return image_id, size
+
+    def _remember(self, image_id: str, name: str, kept: Path) -> None:
         with self._lock:
-            self._images[image_id] = (name, image)
-            while len(self._images) > self.keep:
-                self._images.popitem(last=False)
-        return image_id, image
+            self._files[image_id] = (name, kept)
+            while len(self._files) > self.keep:
+                _, (_, old) = self._files.popitem(last=False)
+                old.unlink(missing_ok=True)
 
     def get(self, image_id: str) -> tuple[str, Image.Image]:
+        """The upload's name and image (read from its file), or ImpastoError if it is gone."""
         with self._lock:
-            if image_id not in self._images:
+            if image_id not in self._files:
                 raise ImpastoError("that uploaded image is no longer on the server; please upload it again")
-            self._images.move_to_end(image_id)
-            return self._images[image_id]
+            self._files.move_to_end(image_id)
+            name, kept = self._files[image_id]
+        try:
+            return name, load_image(kept)
+        except ImpastoError:  # evicted by another request meanwhile
+            raise ImpastoError("that uploaded image is no longer on the server; please upload it again") from None

@@ -90,23 +90,28 @@ function setupForm() {
   form.quality.value = "standard";
   const strength = () => { form.strength_out.value = `×${styleWeight()}`; };
   form.strength.addEventListener("input", strength); strength();
-  if (!state.config.preserve_color) {
-    form.preserve_color.disabled = true;
-    form.preserve_color.title = "Not available in this version of impasto";
-  } else {
-    form.preserve_color.value = d.preserve_color || "";
-  }
+  form.preserve_color.value = d.preserve_color || "";
+  showLimits(state.config.limits, state.config.max_upload_bytes);
   form.quality.addEventListener("change", () => {
     $("#iterations-field").hidden = form.quality.value !== "custom";
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); start(); });
 }
 
+// The server's limits for one painting (impasto serve --max-...), shown so nobody is surprised by a refusal.
+function showLimits(limits, uploadBytes) {
+  const form = $("#options");
+  form.size.max = limits.max_size;
+  form.iterations.placeholder = `e.g. 200, 100, 50 (each at most ${limits.max_iterations})`;
+  $("#limits").textContent = `This studio paints up to ${limits.max_size} px, ` +
+    `${limits.max_iterations} iterations per scale and ${limits.max_scales} scales; ` +
+    `uploads up to ${uploadBytes / 1048576} MB and ${limits.max_megapixels} megapixels.`;
+}
+
 function readOptions() {
   const form = $("#options");
   const options = { size: Number(form.size.value), init: form.init.value,
-                    style_weight: styleWeight() };
-  if (state.config.preserve_color) options.preserve_color = form.preserve_color.value || null;
+                    style_weight: styleWeight(), preserve_color: form.preserve_color.value || null };
   let quality = form.quality.value;
   if (quality === "custom") { options.iterations = form.iterations.value; quality = null; }
   return { options, quality };

@@ -1,0 +1,261 @@
+"""The objective evaluated tile by tile: the same loss and gradient as untiled, in bounded memory.
+
+A picture too large for memory at once is cut into tiles whose *interiors* partition it. Each tile
+is run through the network with a halo as wide as the deepest layer's receptive field, its origin
+aligned to the poolings' stride, so that the features of its interior are exactly those of the
+whole picture (the zero padding at the crop's edge never reaches them).
+
+* Content terms are local: each tile adds its interior's share of the squared error.
+* Style terms are global: a Gram is a sum over positions, so pass 1 (no graph) sums every tile's
+  interior Gram into the picture's Gram; the style loss and its derivative dL/dG follow exactly.
+  Pass 2 back-propagates each tile against that fixed dL/dG: the gradient of <dL/dG, G_tile>
+  with respect to the tile's features is the tile's share of the true gradient, and shares add.
+* Terms on the pixels (total variation, video's temporal term) are cheap: evaluated whole.
+
+Pass 2 adds each crop's gradient, halo included, into the picture's gradient: a halo pixel's
+influence on a neighbour's interior is counted in that neighbour's tile and only there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from .errors import ImpastoError
+from .guided import fit_mask
+from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix
+from .vgg import LAYER_NAMES, VGGFeatures, target_features
+
+if TYPE_CHECKING:
+    from .objective import Term
+
+Wanted = Sequence[tuple[str, "torch.Tensor | None"]]
+"""(layer, mask at that layer's full H x W or None) pairs whose Gram sums are wanted."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Interior rows/cols [y0, y1) x [x0, x1) and the crop with its halo, in pixels."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    cy0: int
+    cy1: int
+    cx0: int
+    cx1: int
+
+
+def stride(layer: str) -> int:
+    """How many pixels one position of `layer` spans: 2 for every pooling before it."""
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer)])
+
+
+def halo(vgg: VGGFeatures) -> int:
+    """Pixels of context a crop needs around its interior: the receptive-field radius of the
+    deepest layer (a 3x3 conv at stride s adds s, a 2x2 pool adds s), rounded up to the pooling grid."""
+    radius, step = 0, 1
+    for name in vgg.names:
+        if name.startswith(("conv", "pool")):
+            radius += step
+        if name.startswith("pool"):
+            step *= 2
+    align = vgg.min_side
+    return math.ceil(radius / align) * align
+
+
+def plan_tiles(height: int, width: int, tile: int, margin: int, align: int) -> list[Tile]:
+    """Interiors of at most `tile` px (a multiple of `align`) covering the picture, crops with `margin`."""
+    if tile < align or tile % align:
+        raise ImpastoError(f"tile size must be a multiple of {align} px, got {tile}")
+
+    def spans(length: int) -> list[tuple[int, int]]:
+        count = math.ceil(length / tile)
+        step = math.ceil(length / count / align) * align  # even tiles, aligned
+        return [(a, min(a + step, length)) for a in range(0, length, step)]
+
+    return [
+        Tile(
+            y0, y1, x0, x1, max(0, y0 - margin), min(height, y1 + margin), max(0, x0 - margin), min(width, x1 + margin)
+        )
+        for y0, y1 in spans(height)
+        for x0, x1 in spans(width)
+    ]
+
+
+def _interior(features: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
+    """The rows and columns of a crop's feature map that lie in the tile's interior."""
+    return features[
+        ...,
+        (tile.y0 - tile.cy0) // s : (tile.y1 - tile.cy0) // s,
+        (tile.x0 - tile.cx0) // s : (tile.x1 - tile.cx0) // s,
+    ]
+
+
+def _region(full: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
+    """The same rows and columns of a map the size of the whole picture's features."""
+    return full[..., tile.y0 // s : tile.y1 // s, tile.x0 // s : tile.x1 // s]
+
+
+def _crop(pixels: torch.Tensor, tile: Tile) -> torch.Tensor:
+    return pixels[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1]
+
+
+def _masked_interior(features: dict[str, torch.Tensor], layer: str, mask: torch.Tensor | None, tile: Tile):
+    s = stride(layer)
+    x = _interior(features[layer], tile, s)
+    return x if mask is None else x * _region(mask, tile, s).to(x.dtype)
+
+
+@torch.no_grad()
+def gram_sums(vgg: VGGFeatures, pixels: torch.Tensor, tiles: list[Tile], wanted: Wanted) -> list[torch.Tensor]:
+    """Un-normalised (guided) Gram sums X^T X over every tile's interior, one per wanted pair."""
+    sums: list[torch.Tensor | None] = [None] * len(wanted)
+    for tile in tiles:
+        features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last))
+        for index, (layer, mask) in enumerate(wanted):
+            part = _Gram.apply(_positions(_masked_interior(features, layer, mask, tile)), 1.0)
+            sums[index] = part if sums[index] is None else sums[index] + part
+    return sums  # type: ignore[return-value]
+
+
+def mass(layer: str, mask: torch.Tensor | None, height: int, width: int) -> float:
+    """What a layer's Gram is divided by: its positions, or the mask's squared mass (guided Gram)."""
+    if mask is not None:
+        return float(mask.float().square().sum().clamp_min(1e-8))
+    s = stride(layer)
+    return float((height // s) * (width // s))
+
+
+class Measure:
+    """Targets of an image without a graph, whole or (with `tile`) tile by tile in bounded memory."""
+
+    def __init__(self, vgg: VGGFeatures, tile: int | None):
+        self.vgg, self.tile, self.margin = vgg, tile, halo(vgg)
+        self.device = next(vgg.parameters()).device
+
+    def _tiles(self, pixels: torch.Tensor) -> list[Tile]:
+        assert self.tile is not None
+        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, self.vgg.min_side)
+
+    def shapes(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Each layer's H x W for this image: every 2x2 pooling floors the size by half."""
+        return {layer: (pixels.shape[-2] // stride(layer), pixels.shape[-1] // stride(layer)) for layer in layers}
+
+    def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations (float32) of `layers`, assembled from tile interiors when tiled."""
+        if self.tile is None:
+            return target_features(self.vgg, pixels)
+        out = {layer: pixels.new_zeros((1, 0, h, w)) for layer, (h, w) in self.shapes(pixels, layers).items()}
+        with torch.no_grad():
+            for tile in self._tiles(pixels):
+                features = self.vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last))
+                for layer in layers:
+                    part = _interior(features[layer], tile, stride(layer)).float()
+                    if out[layer].shape[1] == 0:
+                        out[layer] = pixels.new_zeros((1, part.shape[1], *out[layer].shape[-2:]))
+                    _region(out[layer], tile, stride(layer)).copy_(part)
+        return out
+
+    def grams(self, pixels: torch.Tensor, mask: torch.Tensor | None, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Each layer's (guided, with `mask` of this image) Gram matrix."""
+        shapes = self.shapes(pixels, layers)
+        masks = {layer: fit_mask(mask, shapes[layer], self.device) for layer in layers}
+        if self.tile is None:
+            features = target_features(self.vgg, pixels)
+            return {layer: gram_matrix(features[layer], masks[layer]) for layer in layers}
+        wanted = [(layer, masks[layer]) for layer in layers]
+        sums = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted)
+        height, width = pixels.shape[-2:]
+        return {layer: g / mass(layer, m, height, width) for (layer, m), g in zip(wanted, sums)}
+
+
+class TiledObjective:
+    """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient."""
+
+    def __init__(self, vgg: VGGFeatures, terms: list[Term], tile: int):
+        self.vgg, self.terms, self.tile = vgg, terms, tile
+        self.margin = halo(vgg)
+        self.style = [(i, t.layer, t.loss) for i, t in enumerate(terms) if isinstance(t.loss, StyleLoss) and t.layer]
+        for term in self.terms:
+            if term.layer is not None and not isinstance(term.loss, (ContentLoss, StyleLoss)):
+                raise ImpastoError(f"the {term.kind} term cannot be evaluated in tiles")
+
+    def tiles(self, pixels: torch.Tensor) -> list[Tile]:
+        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, self.vgg.min_side)
+
+    def value_and_grad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Total, parts and d total / d pixels, in two passes over the tiles."""
+        pixels = pixels.detach()
+        tiles = self.tiles(pixels)
+        sums = gram_sums(self.vgg, pixels, tiles, [(layer, loss.mask) for _, layer, loss in self.style])
+        parts: dict[str, torch.Tensor] = {}
+        slopes: dict[int, torch.Tensor] = {}
+        for (index, layer, loss), summed in zip(self.style, sums):
+            weight, norm = self.terms[index].weight * loss.scale, mass(layer, loss.mask, *pixels.shape[-2:])
+            diff = summed / norm - loss.target
+            _add(parts, self.terms[index].kind, weight * diff.square().mean())
+            # d loss / d (sum X^T X): the slope of the Gram, through the 1/norm normalisation
+            slopes[index] = (weight * 2.0 / diff.numel() / norm) * diff
+        grad = torch.zeros_like(pixels)
+        with torch.enable_grad():  # also when called under no_grad for the value alone
+            for tile in tiles:
+                self._backward_tile(pixels, tile, slopes, parts, grad)
+            self._pixel_terms(pixels, parts, grad)
+        order = dict.fromkeys(t.kind for t in self.terms)  # the parts in the untiled objective's order
+        parts = {kind: parts[kind] for kind in order if kind in parts}
+        return sum(parts.values()), parts, grad  # type: ignore[return-value]
+
+    def _backward_tile(
+        self,
+        pixels: torch.Tensor,
+        tile: Tile,
+        slopes: dict[int, torch.Tensor],
+        parts: dict[str, torch.Tensor],
+        grad: torch.Tensor,
+    ) -> None:
+        """Pass 2 for one tile: its content share (value and gradient) and its style gradient."""
+        crop = _crop(pixels, tile).clone().requires_grad_(True)
+        features = self.vgg(crop.contiguous(memory_format=torch.channels_last))
+        surrogate = crop.new_zeros(())
+        for index, term in enumerate(self.terms):
+            loss = term.loss
+            if isinstance(loss, ContentLoss) and term.layer is not None:
+                s = stride(term.layer)
+                error = _interior(features[term.layer], tile, s).float() - _region(loss.target, tile, s)
+                share = term.weight * loss.scale * error.square().sum() / loss.target.numel()
+                surrogate = surrogate + share
+                _add(parts, term.kind, share.detach())
+            elif isinstance(loss, StyleLoss) and term.layer is not None:
+                x = _masked_interior(features, term.layer, loss.mask, tile)
+                surrogate = surrogate + (_Gram.apply(_positions(x), 1.0) * slopes[index]).sum()
+        surrogate.backward()
+        assert crop.grad is not None
+        grad[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1] += crop.grad
+
+    def _pixel_terms(self, pixels: torch.Tensor, parts: dict[str, torch.Tensor], grad: torch.Tensor) -> None:
+        """Terms on the pixels themselves (TV, temporal): cheap, evaluated on the whole picture."""
+        pixel_terms = [t for t in self.terms if t.layer is None]
+        if not pixel_terms:
+            return
+        whole = pixels.clone().requires_grad_(True)
+        values = [(t.kind, t.weight * t.loss(whole)) for t in pixel_terms]
+        sum(v for _, v in values).backward()  # type: ignore[union-attr]
+        assert whole.grad is not None
+        grad += whole.grad
+        for kind, value in values:
+            _add(parts, kind, value.detach())
+
+    def __call__(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total and parts (with the gradient computed too: tiles have no cheaper value-only pass)."""
+        total, parts, _ = self.value_and_grad(pixels)
+        return total, parts
+
+
+def _add(parts: dict[str, torch.Tensor], kind: str, value: torch.Tensor) -> None:
+    parts[kind] = parts[kind] + value if kind in parts else value

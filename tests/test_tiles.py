@@ -1,0 +1,146 @@
+"""Tiled evaluation is the same objective in bounded memory: values, gradients, targets and memory plans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import _gradient_photo, _stripes
+from PIL import Image
+
+import impasto
+from impasto import memory
+from impasto.config import StyleConfig
+from impasto.errors import ImpastoError
+from impasto.guided import prepare
+from impasto.objective import build_objective, frozen_network
+from impasto.optimize import value_and_grad
+from impasto.runtime import resolve
+from impasto.tiles import Measure, halo, plan_tiles
+
+
+def _objectives(cfg: StyleConfig, content: Image.Image, styles: list[Image.Image], tile: int):
+    vgg = frozen_network(cfg, resolve("cpu", "fp32"))
+    controls = prepare(content, styles, cfg)
+    return (build_objective(cfg, vgg, controls, cfg.size), build_objective(cfg, vgg, controls, cfg.size, tile=tile))
+
+
+@pytest.mark.parametrize("masks", [False, True])
+def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, masks):
+    """Content, style (guided Grams with content masks too) and TV: same loss and gradient in 9 tiles."""
+    content = _gradient_photo(176, 132)
+    options = dict(size=176, precision="fp32")
+    styles = [style_image]
+    if masks:
+        left = np.zeros((132, 176), np.uint8)
+        left[:, :90] = 255
+        options["content_masks"] = [Image.fromarray(left), Image.fromarray(255 - left)]
+        styles.append(_stripes(64, 64, colours=((10, 10, 200), (240, 240, 240))))
+    whole, tiled = _objectives(StyleConfig(**options).validate(), content, styles, tile=64)
+    pixels = torch.rand(1, 3, 132, 176, generator=torch.Generator().manual_seed(0))
+    total, parts, grad = value_and_grad(whole, pixels)
+    total_t, parts_t, grad_t = value_and_grad(tiled, pixels)
+    assert len(tiled.tiles(pixels)) == 9
+    assert float(total_t) == pytest.approx(float(total), rel=1e-5)
+    assert list(parts_t) == list(parts) and all(
+        float(parts_t[k]) == pytest.approx(float(parts[k]), rel=1e-5) for k in parts
+    )
+    assert float((grad_t - grad).norm() / grad.norm()) < 1e-4
+
+
+def test_tiled_targets_equal_whole_ones():
+    vgg = frozen_network(StyleConfig(precision="fp32"), resolve("cpu", "fp32"))
+    pixels = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(1))
+    mask = torch.rand(1, 1, 150, 200, generator=torch.Generator().manual_seed(2))
+    layers = ["relu1_1", "relu3_1", "relu5_1"]
+    whole, tiled = Measure(vgg, None), Measure(vgg, 64)
+    for layer, g in whole.grams(pixels, mask, layers).items():
+        assert torch.allclose(tiled.grams(pixels, mask, layers)[layer], g, rtol=1e-4, atol=1e-6)
+    full, parts = whole.features(pixels, ["relu4_2"]), tiled.features(pixels, ["relu4_2"])
+    assert torch.allclose(parts["relu4_2"], full["relu4_2"], rtol=1e-4, atol=1e-4)
+
+
+def test_tiles_partition_the_picture_on_the_pooling_grid():
+    tiles = plan_tiles(300, 500, 128, 96, 16)
+    covered = np.zeros((300, 500), int)
+    for t in tiles:
+        covered[t.y0 : t.y1, t.x0 : t.x1] += 1
+        assert t.y0 % 16 == 0 and t.x0 % 16 == 0 and t.cy0 % 16 == 0 and t.cx0 % 16 == 0
+        assert t.y1 - t.y0 <= 128 and t.cy0 == max(0, t.y0 - 96) and t.cx1 == min(500, t.x1 + 96)
+    assert (covered == 1).all()
+    vgg = frozen_network(StyleConfig(), resolve("cpu", "fp32"))
+    assert halo(vgg) == 96 and vgg.min_side == 16  # relu5_1's receptive-field radius, on the 16 px grid
+
+
+def test_memory_plan_tiles_only_over_the_budget_and_names_the_minimum():
+    bf16 = torch.bfloat16
+    small = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 96, 16)
+    assert small.tile is None and small.history == 20
+    large = memory.plan((2048, 1536), bf16, 3.5 * memory.GIB, 20, 96, 16)
+    assert large.tile is not None and large.tile % 16 == 0 and 5 <= large.history < 20
+    assert large.estimate <= 3.5 * memory.GIB
+    forced = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 96, 16, tile_size=256)
+    assert forced.tile == 256 and forced.history == 20
+    with pytest.raises(ImpastoError, match=r"too small for a 4096x3072 picture: one tile needs at least [\d.]+ GiB"):
+        memory.plan((4096, 3072), bf16, 1.0 * memory.GIB, 20, 96, 16)
+
+
+def test_a_tiled_run_paints_the_same_picture(content_image, style_image):
+    options = dict(size=128, scales=1, iterations=[4], seed=0, precision="fp32")
+    whole = impasto.run(content_image, style_image, **options)
+    seen = []
+    tiled = impasto.run(content_image, style_image, **options, tile_size=64, callback=lambda p: seen.append(p.tiles))
+    assert set(seen) == {4}
+    assert tiled.loss == pytest.approx(whole.loss, rel=1e-4)
+    diff = np.abs(np.asarray(tiled.image, np.int16) - np.asarray(whole.image, np.int16))
+    assert diff.max() <= 2
+
+
+def test_a_budget_below_one_tile_fails_before_the_run(image_files, tmp_path, capsys):
+    from impasto.cli import main
+
+    content, style = image_files
+    out = tmp_path / "out.png"
+    assert main([str(content), str(style), "-o", str(out), "--size", "2048", "--max-memory", "0.5", "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("impasto: error: a memory budget of 0.50 GiB is too small") and "\n" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_output_keeps_the_float_pixels(image_files, tmp_path, suffix):
+    """--bit-depth 16 writes 65536 levels (the float image, not the 8-bit one scaled) with the parameters."""
+    import json
+
+    import png
+    import tifffile
+
+    from impasto.cli import main
+
+    content, style = image_files
+    out = tmp_path / f"out{suffix}"
+    assert (
+        main([str(content), str(style), "-o", str(out), "--size", "48", "--iterations", "3", "--bit-depth", "16", "-q"])
+        == 0
+    )
+    if suffix == ".png":
+        reader = png.Reader(filename=str(out))
+        width, height, rows, info = reader.read()
+        array = np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(height, width, 3)
+        texts = [data for kind, data in png.Reader(filename=str(out)).chunks() if kind == b"iTXt"]
+        assert info["bitdepth"] == 16 and any(t.startswith(b"impasto:size\0") for t in texts)
+    else:
+        with tifffile.TiffFile(out) as tiff:
+            array = tiff.asarray()
+            assert json.loads(tiff.pages[0].description)["impasto:size"] == "48"
+    assert array.dtype == np.uint16 and array.shape == (36, 48, 3)
+    assert np.any(array % 257 != 0)  # levels between the 8-bit ones: the float image itself
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_sixteen_bit_needs_png_or_tiff(image_files, tmp_path, capsys):
+    from impasto.cli import main
+
+    content, style = image_files
+    assert main([str(content), str(style), "-o", str(tmp_path / "o.jpg"), "--bit-depth", "16"]) == 1
+    assert "--bit-depth 16 needs a .png or .tif output" in capsys.readouterr().err
