@@ -14,7 +14,7 @@ each written frame), and seconds per frame (wall and process CPU / threads; the 
 distorted by other jobs on a shared machine). Ratios are against the independent run, measured in
 the same process. Writes a strip of frames (input / independent / video) and both videos to docs/.
 
-    python benchmarks/video.py [--frames 8] [--out docs]
+    python benchmarks/video.py [--frames 5] [--size 128] [--iterations 60] [--clips synthetic,bigbuckbunny]
 """
 
 from __future__ import annotations
