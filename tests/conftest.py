@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from impasto.batch.ray_engine import keep_on_this_machine
+
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
+
+
+keep_on_this_machine()  # the batch tests' Ray clusters: loopback only, no cloud probes
 
 # Tiny, fast settings: real VGG-19 weights, 64-96 px, a few iterations, one scale.
 FAST = dict(size=64, scales=1, iterations=[8], seed=0)

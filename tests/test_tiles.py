@@ -18,6 +18,11 @@ from impasto.optimize import value_and_grad
 from impasto.runtime import resolve
 from impasto.tiles import Measure, halo, plan_tiles
 
+# A network to relu5_1 (the defaults stop at relu4_2): the widest halo and the coarsest pooling grid.
+TO_RELU5_1 = StyleConfig(
+    precision="fp32", style_layers=dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), 1.0)
+)
+
 
 def _objectives(cfg: StyleConfig, content: Image.Image, styles: list[Image.Image], tile: int):
     vgg = frozen_network(cfg, resolve("cpu", "fp32"))
@@ -49,7 +54,7 @@ def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, mask
 
 
 def test_tiled_targets_equal_whole_ones():
-    vgg = frozen_network(StyleConfig(precision="fp32"), resolve("cpu", "fp32"))
+    vgg = frozen_network(TO_RELU5_1, resolve("cpu", "fp32"))
     pixels = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(1))
     mask = torch.rand(1, 1, 150, 200, generator=torch.Generator().manual_seed(2))
     layers = ["relu1_1", "relu3_1", "relu5_1"]
@@ -68,7 +73,7 @@ def test_tiles_partition_the_picture_on_the_pooling_grid():
         assert t.y0 % 16 == 0 and t.x0 % 16 == 0 and t.cy0 % 16 == 0 and t.cx0 % 16 == 0
         assert t.y1 - t.y0 <= 128 and t.cy0 == max(0, t.y0 - 96) and t.cx1 == min(500, t.x1 + 96)
     assert (covered == 1).all()
-    vgg = frozen_network(StyleConfig(), resolve("cpu", "fp32"))
+    vgg = frozen_network(TO_RELU5_1, resolve("cpu", "fp32"))
     assert halo(vgg) == 96 and vgg.min_side == 16  # relu5_1's receptive-field radius, on the 16 px grid
 
 

@@ -246,8 +246,8 @@ def format_duration(seconds: float) -> str:
 class _ProgressReporter:
     """tqdm bar over all iterations with scale, loss, and the API's ETA (later scales cost more per step)."""
 
-    def __init__(self, quiet: bool, save_every: int, output: str | None):
-        self.quiet, self.save_every, self.output = quiet, save_every, output
+    def __init__(self, quiet: bool, save_every: int, output: str | None, signals: Signals):
+        self.quiet, self.save_every, self.output, self.signals = quiet, save_every, output, signals
         self.bar = None
 
     def __call__(self, progress) -> None:
@@ -270,7 +270,10 @@ class _ProgressReporter:
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
             out = Path(self.output)
-            save_image(progress.image(), out.with_name(f"{out.stem}_s{progress.step:05d}{out.suffix}"))
+            with self.signals.deferred():  # a signal now would leave the snapshot's temp file behind
+                save_image(progress.image(), out.with_name(f"{out.stem}_s{progress.step:05d}{out.suffix}"))
+            if self.signals.received:
+                raise KeyboardInterrupt  # the signal that waited for the write
 
     def close(self) -> None:
         if self.bar is not None:
@@ -295,8 +298,8 @@ def stylize_main(argv: Sequence[str]) -> int:
     content, styles = _inputs(args, parser)
     cfg = config_from_args(args)
     check_outputs(args)
-    reporter = _ProgressReporter(args.quiet, args.save_every, args.output)
     with Signals() as signals:
+        reporter = _ProgressReporter(args.quiet, args.save_every, args.output, signals)
         try:
             result = run(content, styles, config=cfg, callback=reporter)
         except KeyboardInterrupt:
@@ -331,6 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .video.cli import video_main
 
             return video_main(argv[1:])
+        if argv[:1] == ["batch"]:
+            from .batch.cli import batch_main
+
+            return batch_main(argv[1:])
         return stylize_main(argv)
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)

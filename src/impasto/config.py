@@ -1,8 +1,10 @@
 """One typed configuration for a stylization; the CLI and web UI read their defaults from here.
 
-Defaults were chosen by looking at results on the Gatys et al. test images at the default size
-and iteration budget (see README): losses are normalised per layer, so the weights below are
-relative and hold across images and scales.
+Losses are normalised per layer (each divided by its target's mean square), so the weights below
+are relative and hold across images and scales. The style layers stop at relu4_1 and the run
+starts from the photo: with relu5_1 at equal normalised weight (the old default) its Gram, taken
+over object parts ~200 px wide, pasted the painting's faces and figures into the photo. Measured
+by benchmarks/quality.py; figures and contact sheets in docs/quality.md.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ DEFAULT_STYLE_LAYERS: Mapping[str, float] = {
     "relu2_1": 1.0,
     "relu3_1": 1.0,
     "relu4_1": 1.0,
-    "relu5_1": 1.0,
 }
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -65,8 +66,8 @@ class StyleConfig:
     """Memory budget in GiB; over it a scale is evaluated in tiles (same result). None: half the free memory."""
     tile_size: int | None = None
     """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
-    init: str = "noise"
-    """'noise' (the classic), 'content', or a path to an image."""
+    init: str = "content"
+    """'content' (start from the photo: keeps its structure), 'noise' (the classic), or an image path."""
     tolerance: float = 1e-3
     """Early stop: relative loss improvement over `window` iterations below this ends a scale."""
     window: int = 20

@@ -1,0 +1,147 @@
+"""The batch's memory: an append-only JSONL ledger, the key inside each PNG, and a CSV summary.
+
+A job is done when its output file exists and carries the job's key: in the PNG's metadata (which
+survives a lost ledger), or, for formats without our metadata, in the ledger's last entry for that
+output. The ledger is appended one fsync'ed line per finished job, so a crash loses at most the line
+being written, and a torn last line is ignored on reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image
+
+from .. import __version__
+from ..imageio import atomic_write
+from .plan import Task
+
+LEDGER = "ledger.jsonl"
+SUMMARY = "summary.csv"
+OK, FAILED = "ok", "failed"
+SUMMARY_COLUMNS = ("status", "output", "key", "content", "styles", "options", "seconds", "loss", "error", "source")
+
+
+def png_key(path: Path) -> str | None:
+    """The key in a PNG's metadata, read from the header chunks only (the pixels are not decoded)."""
+    try:
+        with Image.open(path) as image:
+            value = image.info.get("impasto:key")
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return str(value) if value else None
+
+
+def png_entry(path: Path) -> dict[str, Any]:
+    """What the PNG's metadata says of its run, for a summary row when the ledger has none."""
+    try:
+        with Image.open(path) as image:
+            info = dict(image.info)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    seconds, loss = info.get("impasto:seconds"), info.get("impasto:loss")
+    return {
+        "seconds": float(seconds) if seconds else None,
+        "loss": float(loss) if loss and loss != "None" else None,
+        "worker": info.get("impasto:worker"),
+    }
+
+
+class Ledger:
+    """ledger.jsonl in the output folder: one JSON line per finished (or failed) job, newest last."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LEDGER
+        self.latest: dict[str, dict[str, Any]] = {}  # output name -> its newest entry
+        for entry in self._read():
+            self.latest[entry["output"]] = entry
+
+    def _read(self) -> Iterable[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a crash: that job simply runs again
+                if isinstance(entry, dict) and isinstance(entry.get("output"), str):
+                    yield entry
+
+    def append(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.latest[entry["output"]] = entry
+
+    def done(self, task: Task) -> dict[str, Any] | None:
+        """The entry of an output that already carries this task's key, or None if it must run."""
+        path = self.folder / task.name
+        if not path.is_file():
+            return None
+        entry = self.latest.get(task.name)
+        in_ledger = entry is not None and entry.get("key") == task.key and entry.get("status") == OK
+        if path.suffix.lower() == ".png":
+            if png_key(path) != task.key:
+                return None
+            return entry if in_ledger else {**make_entry(task, OK), **png_entry(path)}
+        return entry if in_ledger else None
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Atomically (temp + rename): a reader never sees half a file, a crash never leaves one."""
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    atomic_write(path, write)
+
+
+def make_entry(task: Task, status: str, **fields: Any) -> dict[str, Any]:
+    job = task.job
+    return {
+        "key": task.key,
+        "output": task.name,
+        "status": status,
+        "kind": job.kind,
+        "content": job.content,
+        "styles": list(job.styles),
+        "options": {k: v for k, v in job.options.items()},
+        "source": job.source,
+        "seconds": None,
+        "loss": None,
+        "error": None,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "impasto": __version__,
+        **fields,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_summary(folder: str | Path, entries: Iterable[Mapping[str, Any]]) -> Path:
+    """summary.csv: one row per job of this batch, in plan order, written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(SUMMARY_COLUMNS)
+    for entry in entries:
+        writer.writerow([_cell(entry.get(column)) for column in SUMMARY_COLUMNS])
+    path = Path(folder) / SUMMARY
+    write_file(path, text.getvalue().encode())
+    return path
