@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from .batch import batch
     from .config import StyleConfig
     from .stylize import Progress, Result, run, stylize
+    from .video import video
 
-__all__ = ["StyleConfig", "ImpastoError", "Progress", "Result", "run", "stylize", "batch"]
+__all__ = ["StyleConfig", "ImpastoError", "Progress", "Result", "run", "stylize", "batch", "video"]
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -28,6 +29,7 @@ _LAZY = {
     "run": ".stylize",
     "stylize": ".stylize",
     "batch": ".batch",  # the function of the subpackage impasto.batch
+    "video": ".video",  # the function of the subpackage impasto.video (PyAV and OpenCV load on the first video)
 }
 
 

@@ -330,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .web import serve_main
 
             return serve_main(argv[1:])
+        if argv[:1] == ["video"]:
+            from .video.cli import video_main
+
+            return video_main(argv[1:])
         if argv[:1] == ["batch"]:
             from .batch.cli import batch_main
 

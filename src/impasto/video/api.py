@@ -1,0 +1,151 @@
+"""`impasto.video(input, style, output)`: a whole video run, from checks to the encoded file.
+
+Everything that can be refused is refused before the first frame is painted (options, the input,
+the styles and controls, the output's type and folder), so bad input leaves nothing behind. The
+frames go to the work folder as they are finished; the video is encoded from there at the end, or
+from the frames done so far when the run is interrupted (Ctrl-C or the callback), so the file is
+always playable and a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .. import __version__
+from ..config import StyleConfig, configure
+from ..errors import ImpastoError
+from ..guided import prepare
+from ..imageio import ImageLike, fit_size, load_image
+from ..runtime import resolve
+from ..stylize import as_list
+from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
+from .frames import FrameCallback, Painter, Stopped
+from .io import Clip, Frame, Window, check_output, probe, read_frames, write_video
+from .workdir import WorkDir, file_fingerprint, image_fingerprint
+
+
+@dataclass
+class VideoResult:
+    output: Path | None  # None when stopped before the first frame was done (nothing written)
+    frames: int  # frames in the written video
+    stopped: str  # 'complete', 'interrupted' (Ctrl-C) or 'callback'
+    seconds: float
+    size: tuple[int, int]
+    first_seconds: float | None = None  # frame 0 (the full schedule), if painted in this run
+    later_seconds: list[float] = field(default_factory=list)  # each later frame painted in this run
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped == "complete"
+
+
+def frame_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """The painted size: longest side `longest`, both sides even (4:2:0 video needs even sizes)."""
+    w, h = fit_size((width, height), longest)
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def expected_frames(clip: Clip, window: Window) -> int:
+    """How many frames the window should hold (for the progress bar; decoding has the last word)."""
+    rate = float(window.fps or clip.rate)
+    seconds = window.duration if window.duration is not None else max(0.0, clip.duration - window.start)
+    estimate = max(1, round(seconds * rate))
+    return min(estimate, window.frames) if window.frames is not None else estimate
+
+
+def _check_options(temporal_weight: float, frame_iterations: int) -> None:
+    if not math.isfinite(temporal_weight) or temporal_weight < 0:
+        raise ImpastoError(f"temporal weight must be a non-negative number, got {temporal_weight}")
+    if isinstance(frame_iterations, bool) or not isinstance(frame_iterations, int) or frame_iterations < 1:
+        raise ImpastoError(f"frame iterations must be a positive count, got {frame_iterations}")
+
+
+class _Recorder:
+    """Passes frames through and keeps their times (and the window's first, absolute, for the audio)."""
+
+    def __init__(self, frames: Iterator[Frame]):
+        self.frames, self.times = frames, []  # type: ignore[var-annotated]
+        self.origin: Fraction | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self.frames:
+            self.origin = frame.origin if self.origin is None else self.origin
+            self.times.append(frame.time)
+            yield frame
+
+
+def video(
+    input: str | Path,
+    style: ImageLike | Sequence[ImageLike],
+    output: str | Path,
+    *,
+    start: float = 0.0,
+    duration: float | None = None,
+    frames: int | None = None,
+    fps: float | None = None,
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT,
+    frame_iterations: int = DEFAULT_FRAME_ITERATIONS,
+    work_dir: str | Path | None = None,
+    resume: bool | None = None,
+    keep_frames: bool = False,
+    config: StyleConfig | None = None,
+    callback: FrameCallback | None = None,
+    **options: Any,
+) -> VideoResult:
+    """Paint `input` (any video FFmpeg reads) in the style of `style`, temporally consistent; write `output`.
+
+    Options are StyleConfig's (size, style_weight, preserve_color, ...). The work folder (default:
+    OUTPUT.frames next to the output) keeps finished frames: a rerun with the same settings resumes.
+    """
+    began = time.perf_counter()
+    cfg = configure(config, **options)
+    window = Window(start, duration, frames, fps).validate()
+    _check_options(temporal_weight, frame_iterations)
+    clip = probe(input)
+    if clip.duration and window.start >= clip.duration:
+        raise ImpastoError(f"{input}: --start {window.start:g} s is past the end (the video is {clip.duration:.2f} s)")
+    styles = [load_image(s) for s in as_list(style)]
+    size = frame_size(clip.width, clip.height, cfg.size)
+    cfg = dataclasses.replace(cfg, size=max(size))
+    prepare(Image.new("RGB", size), styles, cfg)  # masks and per-style lists checked before the long run
+    check_output(output)
+    runtime = resolve(cfg.device, cfg.precision)
+    settings = {
+        "impasto": __version__, "input": file_fingerprint(clip.path), "styles": [image_fingerprint(s) for s in styles],
+        "config": cfg.as_metadata(), "window": dataclasses.asdict(window),
+        "temporal_weight": temporal_weight, "frame_iterations": frame_iterations,
+    }  # fmt: skip
+    store = WorkDir(work_dir or Path(f"{output}.frames"), settings, resume)
+    painter = Painter(styles, cfg, runtime, temporal_weight, frame_iterations, callback, expected_frames(clip, window))
+    recorder = _Recorder(read_frames(clip, window, size))
+    done, stopped = 0, "complete"
+    try:
+        for index, image in enumerate(painter.paint(recorder, store.load)):
+            if not store.path(index).is_file():
+                store.save(index, image)
+            done = index + 1
+    except Stopped as stop:
+        stopped = stop.reason
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    result = VideoResult(None, done, stopped, 0.0, size, painter.timing.first, painter.timing.later)
+    if done:
+        rate = Fraction(window.fps).limit_denominator(1001) if window.fps else clip.rate
+        times = recorder.times[:done]
+        end = recorder.times[done] if len(recorder.times) > done else times[-1] + 1 / rate
+        audio = (clip, float(recorder.origin or 0)) if clip.has_audio else None
+        write_video(output, (store.load(i) or Image.new("RGB", size) for i in range(done)), size, times, end, audio)
+        result.output = Path(output)
+        if stopped == "complete" and not keep_frames:
+            store.clear()
+    result.seconds = time.perf_counter() - began
+    return result
