@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .config import StyleConfig
+from .errors import ImpastoError
+
 Evaluate = Callable[[torch.Tensor], tuple[float, torch.Tensor]]
 """pixels -> (loss, gradient); what the optimisers minimise."""
 
@@ -254,3 +257,28 @@ def optimise(
         evaluate.stopped = "interrupted"
     evaluate.result.stopped = evaluate.stopped or "iterations"
     return evaluate.result
+
+
+def optimise_as(
+    cfg: StyleConfig,
+    start: torch.Tensor,
+    objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    *,
+    iterations: int,
+    where: str,
+    weights: str,
+    lbfgs_history: int | None = None,
+    hook: StepHook | None = None,
+) -> LoopResult:
+    """`optimise` with cfg's optimiser settings; a non-finite loss is an error naming `where` and the
+    `weights` to lower (the picture would be the untouched start: nothing is written)."""
+    loop = optimise(
+        start, objective, iterations=iterations, optimizer=cfg.optimizer, lr=cfg.lr,
+        lbfgs_history=cfg.lbfgs_history if lbfgs_history is None else lbfgs_history,
+        tolerance=cfg.tolerance, window=cfg.window, hook=hook,
+    )  # fmt: skip
+    if loop.stopped == "nonfinite":
+        raise ImpastoError(
+            f"the loss became infinite or NaN at {where}; lower the weights ({weights}); nothing written"
+        )
+    return loop

@@ -23,7 +23,7 @@ from .errors import ImpastoError
 from .guided import Controls, prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .objective import Objective, build_objective, evaluate, frozen_network
-from .optimize import StepInfo, optimise
+from .optimize import StepInfo, optimise_as
 from .pyramid import Scale, schedule
 from .runtime import Runtime, resolve
 from .tiles import halo, plan_tiles
@@ -136,16 +136,11 @@ class _Painter:
                 break
             self.scale_start = time.perf_counter()
             hook = functools.partial(self._hook, index, scale, size, step_base)
-            loop = optimise(
-                self._start_image(size), objective, iterations=scale.iterations, optimizer=self.cfg.optimizer,
-                lr=self.cfg.lr, lbfgs_history=fit.history,
-                tolerance=self.cfg.tolerance, window=self.cfg.window, hook=hook,
+            loop = optimise_as(
+                self.cfg, self._start_image(size), objective, iterations=scale.iterations,
+                lbfgs_history=fit.history, hook=hook, where=f"scale {index + 1} ({size[0]}x{size[1]})",
+                weights="--style-weight, --content-weight, --tv-weight",
             )  # fmt: skip
-            if loop.stopped == "nonfinite":
-                raise ImpastoError(
-                    f"the loss became infinite or NaN at scale {index + 1} ({size[0]}x{size[1]}); "
-                    "lower the weights (--style-weight, --content-weight, --tv-weight); nothing written"
-                )
             self.best, stopped, self.objective = loop.best, loop.stopped, objective
             step_base += scale.iterations
             log.info("scale %d/%d %dx%d: %s after %d evaluations, loss %.4g",

@@ -23,11 +23,10 @@ from PIL import Image
 from torch import nn
 
 from ..config import StyleConfig
-from ..errors import ImpastoError
 from ..guided import prepare
 from ..imageio import tensor_to_pil
 from ..objective import Term, build_objective, frozen_network
-from ..optimize import StepInfo, optimise
+from ..optimize import StepInfo, optimise_as
 from ..runtime import Runtime
 from ..stylize import Progress, run
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
@@ -164,16 +163,10 @@ class Painter:
             image = lambda: tensor_to_pil(controls.finish(info.image))  # noqa: E731
             return self._report(frame.index, info.iteration, self.frame_iterations, info.loss, info.terms, eta, image)
 
-        loop = optimise(
-            flows.to_tensor(start).to(device), objective, iterations=self.frame_iterations,
-            optimizer=self.cfg.optimizer, lr=self.cfg.lr, lbfgs_history=self.cfg.lbfgs_history,
-            tolerance=self.cfg.tolerance, window=self.cfg.window, hook=hook,
+        loop = optimise_as(
+            self.cfg, flows.to_tensor(start).to(device), objective, iterations=self.frame_iterations, hook=hook,
+            where=f"frame {frame.index + 1}", weights="--style-weight, --temporal-weight",
         )  # fmt: skip
-        if loop.stopped == "nonfinite":
-            raise ImpastoError(
-                f"the loss became infinite or NaN at frame {frame.index + 1}; lower the weights "
-                "(--style-weight, --temporal-weight); nothing written"
-            )
         if loop.stopped in ("interrupted", "callback"):
             raise Stopped(loop.stopped)
         return tensor_to_pil(controls.finish(loop.best))
