@@ -43,14 +43,19 @@ def _too_many(path: Path, pixels: int, limit: float, whose: str) -> TooManyPixel
     return TooManyPixels(f"{path}: image is too large ({pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
 
 
+def check_input_file(path: Path, what: str = "an image") -> None:
+    """An existing, non-empty file, or a one-line error saying which of those it is not."""
+    if not path.exists():
+        raise ImpastoError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImpastoError(f"{path}: is a directory, not {what}")
+    if path.stat().st_size == 0:
+        raise ImpastoError(f"{path}: file is empty")
+
+
 def _open(path: Path, max_pixels: int | None = None) -> Image.Image:
     try:
-        if not path.exists():
-            raise ImpastoError(f"{path}: no such file")
-        if path.is_dir():
-            raise ImpastoError(f"{path}: is a directory, not an image")
-        if path.stat().st_size == 0:
-            raise ImpastoError(f"{path}: file is empty")
+        check_input_file(path)
         image = _open_lazy(path)
         if max_pixels is not None and image.width * image.height > max_pixels:
             image.close()

@@ -23,7 +23,7 @@ import av
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write, check_writable
+from ..imageio import atomic_write, check_input_file, check_writable
 
 # Output container -> (container format, video codec, pixel format, audio codec, encoder options).
 OUTPUTS: dict[str, tuple[str, str, str, str, dict[str, str]]] = {
@@ -78,13 +78,8 @@ class Frame:
 
 
 def _open(path: Path) -> Any:
-    if not path.exists():
-        raise ImpastoError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a directory, not a video")
-    if path.stat().st_size == 0:
-        raise ImpastoError(f"{path}: file is empty")
     try:
+        check_input_file(path, "a video")
         return av.open(str(path))
     except PermissionError:
         raise ImpastoError(f"{path}: permission denied") from None
