@@ -9,7 +9,7 @@ picture is checked for seams: the mean squared difference between neighbouring p
 tile borders against the same measure everywhere (1.0: no excess at the borders), beside the same
 measure on the untiled picture along the same lines (the control: what the picture itself has there).
 
-    python benchmarks/large.py [--sizes 1024,2048] [--examples ../shared/examples] [--no-untiled]
+    python benchmarks/large.py [--sizes 1024,2048] [--max-memory 3.5 | --tile-size 512] [--no-untiled]
 """
 
 from __future__ import annotations
@@ -45,12 +45,15 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=ROOT.parent / "shared" / "examples")
     parser.add_argument("--no-untiled", action="store_true", help="skip the untiled peer (e.g. where it cannot fit)")
     parser.add_argument("--tile-size", type=int, help="force this tile size instead of the default budget's choice")
+    parser.add_argument("--max-memory", type=float, help="the tiled run's budget in GiB instead of the default")
     args = parser.parse_args()
     images = {"content": str(args.examples / "tubingen.jpg"), "style": str(args.examples / "starry_night.jpg")}
     if not Path(images["content"]).is_file():
         images = {}
         print(f"(no examples at {args.examples}: random images)")
     tiled_options = {"tile_size": args.tile_size} if args.tile_size else {}
+    if args.max_memory:
+        tiled_options["max_memory"] = args.max_memory
     for side in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             saved = Path(folder) / "tiled.png"
