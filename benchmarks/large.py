@@ -28,15 +28,24 @@ ROOT = Path(__file__).resolve().parents[1]
 UNTILED = {"max_memory": 1000.0}
 
 
-def seam_ratio(path: Path, tile: int) -> float:
+def seam_ratio(path: Path, tile: int, align: int) -> float:
     """Squared neighbour differences across tile borders / the same over the whole picture."""
     grey = np.asarray(Image.open(path).convert("L"), np.float64)
     dx, dy = np.diff(grey, axis=1) ** 2, np.diff(grey, axis=0) ** 2
-    tiles = plan_tiles(grey.shape[0], grey.shape[1], tile, 0, 16)
+    tiles = plan_tiles(grey.shape[0], grey.shape[1], tile, 0, align)
     cols = sorted({t.x0 - 1 for t in tiles if t.x0})
     rows = sorted({t.y0 - 1 for t in tiles if t.y0})
     border = np.concatenate([dx[:, cols].ravel(), dy[rows, :].ravel()])
     return float(border.mean() / np.concatenate([dx.ravel(), dy.ravel()]).mean())
+
+
+def _pooling_grid(options: dict) -> int:
+    """The tile grid of the run's network (its layers set how many poolings there are)."""
+    from impasto.config import StyleConfig
+    from impasto.objective import frozen_network
+    from impasto.runtime import resolve
+
+    return frozen_network(StyleConfig(**options), resolve("cpu", "fp32")).min_side
 
 
 def main() -> None:
@@ -70,8 +79,9 @@ def main() -> None:
                 )
             tiled_run = runs["tiled (default budget)"]
             if tiled_run["tile"]:
-                ratio = seam_ratio(saved, tiled_run["tile"])
-                control = f" (untiled picture, same lines: {seam_ratio(whole, tiled_run['tile']):.3f})"
+                align = _pooling_grid(tiled_options)
+                ratio = seam_ratio(saved, tiled_run["tile"], align)
+                control = f" (untiled picture, same lines: {seam_ratio(whole, tiled_run['tile'], align):.3f})"
                 print(
                     f"{side:5d} px seams: neighbour differences across tile borders / everywhere = {ratio:.3f}"
                     + (control if whole.exists() else "")
