@@ -95,7 +95,9 @@ class _Painter:
         self.content = controls.content
         self.vgg = frozen_network(cfg, runtime)
         self.plan = _fitting_plan(cfg, self.content.size, self.vgg.min_side)
-        self.memory = _memory_plans(cfg, runtime, self.vgg, [fit_size(self.content.size, s.longest) for s in self.plan])
+        sizes = [fit_size(self.content.size, s.longest) for s in self.plan]
+        self.memory = _memory_plans(cfg, runtime, self.vgg, sizes)
+        self.tiles = [self._count_tiles(fit.tile, size) for fit, size in zip(self.memory, sizes)]  # for Progress
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
         self.start = time.perf_counter()
@@ -171,8 +173,7 @@ class _Painter:
             work += later.iterations * w * h
         return work * per_pixel_step
 
-    def _tiles(self, index: int, size: tuple[int, int]) -> int:
-        tile = self.memory[index].tile
+    def _count_tiles(self, tile: int | None, size: tuple[int, int]) -> int:
         return 1 if tile is None else len(plan_tiles(size[1], size[0], tile, halo(self.vgg), self.vgg.min_side))
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
@@ -185,7 +186,7 @@ class _Painter:
         eta = self._eta(index, info.iteration, size)
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
-            info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self._tiles(index, size),
+            info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self.tiles[index],
             self.memory[index].tile,
         )  # fmt: skip
         return bool(self.callback(progress))
