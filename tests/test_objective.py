@@ -14,7 +14,7 @@ from PIL import Image
 import impasto
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
-from impasto.losses import ContentLoss, StyleLoss, gram_matrix
+from impasto.losses import ContentLoss, StyleLoss, gram_matrix, moments
 from impasto.objective import Objective, Term
 from impasto.score import score
 from impasto.vgg import VGGFeatures, load_weights
@@ -41,6 +41,32 @@ def test_normalised_losses_divide_by_the_targets_mean_square():
     gram_mse = (h - g).square().mean()
     assert StyleLoss(g, False)(current) == pytest.approx(float(gram_mse), rel=1e-5)
     assert StyleLoss(g, True)(current) == pytest.approx(float(gram_mse / g.square().mean()), rel=1e-5)
+
+
+def test_w2_is_the_wasserstein_distance_between_gaussians():
+    """W2^2 = |m1 - m2|^2 + tr(S1 + S2 - 2 (S2^1/2 S1 S2^1/2)^1/2), against scipy's matrix square root."""
+    import scipy.linalg
+
+    torch.manual_seed(2)
+    target, current = torch.rand(1, 6, 7, 8), torch.rand(1, 6, 7, 8) * 2 + 0.3
+
+    def mean_cov(f: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        x = f.flatten(2)[0].T.double().numpy()
+        return x.mean(0), np.cov(x.T, bias=True)
+
+    (m1, s1), (m2, s2) = mean_cov(current), mean_cov(target)
+    root = scipy.linalg.sqrtm(s2)
+    w2 = ((m1 - m2) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(scipy.linalg.sqrtm(root @ s1 @ root)).real
+    assert StyleLoss(moments(target), False, kind="w2")(current) == pytest.approx(w2, rel=1e-4)
+    mean_square = float(target.square().sum(1).mean())  # the trace of the Gram
+    assert StyleLoss(moments(target), True, kind="w2")(current) == pytest.approx(w2 / mean_square, rel=1e-4)
+    assert float(StyleLoss(moments(target), True, kind="w2")(target)) == pytest.approx(0, abs=1e-5)
+    mask = torch.zeros(1, 1, 7, 8)
+    mask[..., :4, :] = 1.0  # guided moments of a region are the plain moments of that region
+    assert torch.allclose(moments(current, mask), moments(current[..., :4, :]), atol=1e-5)
+    pixels = current.clone().requires_grad_(True)
+    StyleLoss(moments(target), True, kind="w2")(pixels).backward()
+    assert pixels.grad is not None and bool(torch.isfinite(pixels.grad).all()) and float(pixels.grad.abs().max()) > 0
 
 
 def test_a_term_without_a_layer_sees_the_pixels():

@@ -30,11 +30,11 @@ def _objectives(cfg: StyleConfig, content: Image.Image, styles: list[Image.Image
     return (build_objective(cfg, vgg, controls, cfg.size), build_objective(cfg, vgg, controls, cfg.size, tile=tile))
 
 
-@pytest.mark.parametrize("masks", [False, True])
-def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, masks):
-    """Content, style (guided Grams with content masks too) and TV: same loss and gradient in 9 tiles."""
+@pytest.mark.parametrize(("masks", "style_loss"), [(False, "gram"), (True, "gram"), (False, "w2"), (True, "w2")])
+def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, masks, style_loss):
+    """Content, style (Grams or W2 moments, guided with content masks too) and TV: same loss and gradient in 9 tiles."""
     content = _gradient_photo(176, 132)
-    options = dict(size=176, precision="fp32")
+    options = dict(size=176, precision="fp32", style_loss=style_loss)
     styles = [style_image]
     if masks:
         left = np.zeros((132, 176), np.uint8)
@@ -59,8 +59,9 @@ def test_tiled_targets_equal_whole_ones():
     mask = torch.rand(1, 1, 150, 200, generator=torch.Generator().manual_seed(2))
     layers = ["relu1_1", "relu3_1", "relu5_1"]
     whole, tiled = Measure(vgg, None), Measure(vgg, 64)
-    for layer, g in whole.grams(pixels, mask, layers).items():
-        assert torch.allclose(tiled.grams(pixels, mask, layers)[layer], g, rtol=1e-4, atol=1e-6)
+    for with_mean in (False, True):
+        for layer, g in whole.grams(pixels, mask, layers, with_mean).items():
+            assert torch.allclose(tiled.grams(pixels, mask, layers, with_mean)[layer], g, rtol=1e-4, atol=1e-6)
     full, parts = whole.features(pixels, ["relu4_2"]), tiled.features(pixels, ["relu4_2"])
     assert torch.allclose(parts["relu4_2"], full["relu4_2"], rtol=1e-4, atol=1e-4)
 

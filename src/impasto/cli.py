@@ -20,6 +20,7 @@ from .cli_io import Signals, check_outputs, trace_writer
 from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
 from .errors import ImpastoError
 from .imageio import atomic_write, save_image
+from .losses import STYLE_LOSSES
 from .pyramid import schedule
 from .runtime import tune_cpu
 
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="relu1_1,relu2_1,...",
     )
     g.add_argument(
+        "--style-loss",
+        choices=STYLE_LOSSES,
+        default=default("style_loss"),
+        help="gram: Gram matrices (Gatys); w2: Wasserstein-2 on the features' mean and covariance",
+    )
+    g.add_argument(
         "--normalize-losses",
         action=argparse.BooleanOptionalAction,
         default=default("normalize_losses"),
@@ -204,6 +211,7 @@ _CONFIG_ARGS = (
     "tv_weight",
     "content_layers",
     "style_layers",
+    "style_loss",
     "normalize_losses",
     "pooling",
     "weights",

@@ -17,6 +17,7 @@ from typing import Any
 from .color import PRESERVE_COLOR
 from .errors import ImpastoError
 from .imageio import ImageLike
+from .losses import STYLE_LOSSES
 from .vgg import LAYER_NAMES, check_layers
 
 DEFAULT_CONTENT_LAYERS: Mapping[str, float] = {"relu4_2": 1.0}
@@ -55,6 +56,8 @@ class StyleConfig:
     tv_weight: float = 1.0
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    style_loss: str = "gram"
+    """'gram' (Gatys: Gram matrices) or 'w2' (Wasserstein-2 on the features' mean and covariance)."""
     normalize_losses: bool = True
     """Divide each layer's loss by its target's mean square, so layer weights are relative."""
     optimizer: str = "lbfgs"
@@ -120,6 +123,7 @@ class StyleConfig:
             if not any(int(i) > 0 for i in self.iterations):
                 raise ImpastoError("iterations are all 0: nothing would be painted")
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("style_loss", self.style_loss, STYLE_LOSSES)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("pooling", self.pooling, ("max", "avg"))

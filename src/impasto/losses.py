@@ -1,4 +1,4 @@
-"""Composable loss modules: content (features), style (Gram matrices), total variation.
+"""Composable loss modules: content (features), style (Gram matrices or W2), total variation.
 
 Each loss holds its target, fixed once per scale, and returns a scalar for the current
 activations. Loss values are float32 even when the network runs in bfloat16, so the objective
@@ -81,28 +81,97 @@ class ContentLoss(nn.Module):
         return self.scale * (features.float() - self.target).square().mean()
 
 
-class StyleLoss(nn.Module):
-    """Mean squared error between Gram matrices, the style's Gram computed once (cached).
+STYLE_LOSSES = ("gram", "w2")
 
-    `target_gram` may be a blend of several styles' Grams. With `normalize`, the loss is divided
-    by the target Gram's mean square so that layers of very different magnitude weigh alike.
+
+def moments(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The (C+1) x (C+1) second-moment matrix of [x, 1]: the Gram, the mean in the last column, 1.
+
+    One matrix holds what the W2 loss needs (mean and covariance) and, like a Gram, it is an average
+    over positions: blends of styles and sums over tiles combine it the same way.
+    """
+    n, c, h, w = features.shape
+    x = _positions(features)
+    if mask is None:
+        return augment(_Gram.apply(x, 1.0 / (h * w)), x.float().mean(1), features.new_ones(n, dtype=torch.float32))
+    m = mask.reshape(n, h * w, 1)
+    weighted = x * m.to(x.dtype)
+    mass = m.float().square().sum().clamp_min(1e-8)
+    gram = _Gram.apply(weighted, 1.0) / mass
+    return augment(gram, (weighted.float() * m.float()).sum(1) / mass, gram.new_ones(n))
+
+
+def augment(gram: torch.Tensor, mean: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:
+    """[[G, m], [m^T, corner]] for N x C x C G, N x C m and N corners."""
+    top = torch.cat([gram, mean.unsqueeze(2)], dim=2)
+    bottom = torch.cat([mean, corner.reshape(-1, 1)], dim=1).unsqueeze(1)
+    return torch.cat([top, bottom], dim=1)
+
+
+def _mean_and_covariance(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    c = stats.shape[-1] - 1
+    corner = stats[..., c : c + 1, c : c + 1]
+    mean = stats[..., :c, c:] / corner  # N x C x 1
+    return mean, stats[..., :c, :c] / corner - mean @ mean.transpose(-1, -2)
+
+
+class StyleLoss(nn.Module):
+    """The distance of the image's style statistics at one layer to a target's (computed once).
+
+    * 'gram' (Gatys et al.): mean squared error between Gram matrices; with `normalize`, divided by
+      the target Gram's mean square so that layers of very different magnitude weigh alike.
+    * 'w2': the squared 2-Wasserstein distance between Gaussians with the features' mean and
+      covariance (as in crowsonkb/style-transfer-pytorch); the target is a `moments` matrix.
+      With `normalize`, divided by the target features' mean square (the trace of its Gram).
+      It matches the whole covariance, not mostly its largest entries as the Gram's MSE does.
+
+    `target` may be a blend of several styles' statistics. `statistics` is what the image's
+    features are reduced to (Gram or moments), so tiles can sum them (tiles.py) and call `compare`.
     """
 
     target: torch.Tensor
+    target_mean: torch.Tensor
+    target_root: torch.Tensor
     scale: float
 
-    def __init__(self, target_gram: torch.Tensor, normalize: bool, mask: torch.Tensor | None = None):
+    def __init__(self, target: torch.Tensor, normalize: bool, mask: torch.Tensor | None = None, kind: str = "gram"):
         super().__init__()
-        target_gram = target_gram.detach().float()
-        self.register_buffer("target", target_gram)
+        target = target.detach().float()
+        self.kind = kind
+        self.register_buffer("target", target)
         self.mask: torch.Tensor | None = mask
-        self.scale = 1.0 / (target_gram.square().mean().item() + 1e-8) if normalize else 1.0
+        if kind == "gram":
+            self.scale = 1.0 / (target.square().mean().item() + 1e-8) if normalize else 1.0
+            return
+        mean, cov = _mean_and_covariance(target.double())
+        values, vectors = torch.linalg.eigh(cov)
+        root = (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+        self.register_buffer("target_mean", mean)
+        self.register_buffer("target_root", root)
+        self.target_trace = float(cov.diagonal(dim1=-2, dim2=-1).sum())
+        c = cov.shape[-1]
+        self.scale = 1.0 / (float(target[..., :c, :c].diagonal(dim1=-2, dim2=-1).sum()) + 1e-8) if normalize else 1.0
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def statistics(self, features: torch.Tensor) -> torch.Tensor:
+        """The image's statistics at this layer (Gram or moments), float32."""
         mask = self.mask
         if mask is not None and mask.shape[-2:] != features.shape[-2:]:
             raise ValueError("mask size does not match the features")
-        return self.scale * (gram_matrix(features, mask) - self.target).square().mean()
+        return gram_matrix(features, mask) if self.kind == "gram" else moments(features, mask)
+
+    def compare(self, stats: torch.Tensor) -> torch.Tensor:
+        """The (normalised) loss for the image's statistics."""
+        if self.kind == "gram":
+            return self.scale * (stats - self.target).square().mean()
+        mean, cov = _mean_and_covariance(stats.double())  # float64: the covariance is a small difference
+        root = self.target_root
+        inner = torch.linalg.eigvalsh(root @ cov @ root).clamp_min(1e-12).sqrt().sum(-1)
+        trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)
+        w2 = (mean - self.target_mean).square().sum((-2, -1)) + trace + self.target_trace - 2 * inner
+        return (self.scale * w2.mean()).float()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.compare(self.statistics(features))
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -124,13 +124,17 @@ def build_objective(
     ]
 
     def grams_of(image: Image.Image, side: int, mask: torch.Tensor | None, layers: Sequence[str]) -> Features:
-        return measure.grams(pixels_of(image, side), mask, layers)
+        return measure.grams(pixels_of(image, side), mask, layers, with_mean=cfg.style_loss == "w2")
 
     shapes = measure.shapes(content_pixels, list(cfg.style_layers))
     targets = controls.style_targets(grams_of, longest, cfg.style_scale, list(cfg.style_layers), shapes, device)
     for layer, w in cfg.style_layers.items():
         for target, mask in targets[layer]:  # several with content masks: one per region
-            terms.append(Term("style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses, mask)))
+            terms.append(
+                Term(
+                    "style", layer, cfg.style_weight * w, StyleLoss(target, cfg.normalize_losses, mask, cfg.style_loss)
+                )
+            )
     if cfg.tv_weight:
         terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
     terms += list(extra_terms)

@@ -27,14 +27,14 @@ import torch
 
 from .errors import ImpastoError
 from .guided import fit_mask
-from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix
+from .losses import ContentLoss, StyleLoss, _Gram, _positions, augment, gram_matrix, moments
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
 if TYPE_CHECKING:
     from .objective import Term
 
-Wanted = Sequence[tuple[str, "torch.Tensor | None"]]
-"""(layer, mask at that layer's full H x W or None) pairs whose Gram sums are wanted."""
+Wanted = Sequence[tuple[str, "torch.Tensor | None", bool]]
+"""(layer, mask at that layer's full H x W or None, with the mean) whose Gram (or moments) sums are wanted."""
 
 
 @dataclass(frozen=True)
@@ -106,21 +106,41 @@ def _crop(pixels: torch.Tensor, tile: Tile) -> torch.Tensor:
     return pixels[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1]
 
 
-def _masked_interior(features: dict[str, torch.Tensor], layer: str, mask: torch.Tensor | None, tile: Tile):
-    s = stride(layer)
-    x = _interior(features[layer], tile, s)
-    return x if mask is None else x * _region(mask, tile, s).to(x.dtype)
+def _weights(features: torch.Tensor, mask: torch.Tensor | None, tile: Tile, s: int) -> torch.Tensor:
+    """1 x (crop positions) x 1 weights: the tile's interior (times the user's mask there), 0 in the halo.
+
+    Weighting the whole crop, rather than slicing its interior, keeps every tensor of the Gram and
+    of its backward in the activations' own contiguous layout (a slice costs strided copies both ways).
+    """
+    h, w = features.shape[-2:]
+    weights = features.new_zeros((1, 1, h, w), dtype=torch.float32)
+    inside = _interior(weights, tile, s)
+    inside.copy_(_region(mask, tile, s) if mask is not None else torch.ones_like(inside))
+    return weights.reshape(1, h * w, 1)
+
+
+def statistic_sum(
+    features: dict[str, torch.Tensor], layer: str, mask: torch.Tensor | None, with_mean: bool, tile: Tile
+) -> torch.Tensor:
+    """One tile interior's un-normalised (guided) Gram X^T X, or with_mean its moments matrix's sums."""
+    x = _positions(features[layer])
+    weights = _weights(features[layer], mask, tile, stride(layer))
+    positions = x * weights.to(x.dtype)
+    gram = _Gram.apply(positions, 1.0)
+    if not with_mean:
+        return gram
+    return augment(gram, (positions.float() * weights).sum(1), weights.square().sum().reshape(1))
 
 
 @torch.no_grad()
 def gram_sums(vgg: VGGFeatures, pixels: torch.Tensor, tiles: list[Tile], wanted: Wanted) -> list[torch.Tensor]:
-    """Un-normalised (guided) Gram sums X^T X over every tile's interior, one per wanted pair."""
+    """Un-normalised (guided) Gram or moments sums over every tile's interior, one per wanted triple."""
     sums: list[torch.Tensor | None] = [None] * len(wanted)
     for tile in tiles:
         features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last))
-        for index, (layer, mask) in enumerate(wanted):
-            part = _Gram.apply(_positions(_masked_interior(features, layer, mask, tile)), 1.0)
-            sums[index] = part if sums[index] is None else sums[index] + part
+        for index, (layer, mask, with_mean) in enumerate(wanted):
+            part, before = statistic_sum(features, layer, mask, with_mean, tile), sums[index]
+            sums[index] = part if before is None else before + part
     return sums  # type: ignore[return-value]
 
 
@@ -162,17 +182,20 @@ class Measure:
                     _region(out[layer], tile, stride(layer)).copy_(part)
         return out
 
-    def grams(self, pixels: torch.Tensor, mask: torch.Tensor | None, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Each layer's (guided, with `mask` of this image) Gram matrix."""
+    def grams(
+        self, pixels: torch.Tensor, mask: torch.Tensor | None, layers: Sequence[str], with_mean: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Each layer's (guided, with `mask` of this image) Gram matrix, or with_mean its moments."""
         shapes = self.shapes(pixels, layers)
         masks = {layer: fit_mask(mask, shapes[layer], self.device) for layer in layers}
         if self.tile is None:
             features = target_features(self.vgg, pixels)
-            return {layer: gram_matrix(features[layer], masks[layer]) for layer in layers}
-        wanted = [(layer, masks[layer]) for layer in layers]
+            reduce = moments if with_mean else gram_matrix
+            return {layer: reduce(features[layer], masks[layer]) for layer in layers}
+        wanted = [(layer, masks[layer], with_mean) for layer in layers]
         sums = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted)
         height, width = pixels.shape[-2:]
-        return {layer: g / mass(layer, m, height, width) for (layer, m), g in zip(wanted, sums)}
+        return {layer: g / mass(layer, m, height, width) for (layer, m, _), g in zip(wanted, sums)}
 
 
 class TiledObjective:
@@ -193,15 +216,19 @@ class TiledObjective:
         """Total, parts and d total / d pixels, in two passes over the tiles."""
         pixels = pixels.detach()
         tiles = self.tiles(pixels)
-        sums = gram_sums(self.vgg, pixels, tiles, [(layer, loss.mask) for _, layer, loss in self.style])
+        wanted = [(layer, loss.mask, loss.kind == "w2") for _, layer, loss in self.style]
+        sums = gram_sums(self.vgg, pixels, tiles, wanted)
         parts: dict[str, torch.Tensor] = {}
         slopes: dict[int, torch.Tensor] = {}
         for (index, layer, loss), summed in zip(self.style, sums):
-            weight, norm = self.terms[index].weight * loss.scale, mass(layer, loss.mask, *pixels.shape[-2:])
-            diff = summed / norm - loss.target
-            _add(parts, self.terms[index].kind, weight * diff.square().mean())
-            # d loss / d (sum X^T X): the slope of the Gram, through the 1/norm normalisation
-            slopes[index] = (weight * 2.0 / diff.numel() / norm) * diff
+            norm = mass(layer, loss.mask, *pixels.shape[-2:])
+            with torch.enable_grad():
+                stats = (summed / norm).requires_grad_(True)
+                value = self.terms[index].weight * loss.compare(stats)
+                # d loss / d (the summed statistics), through the 1/norm normalisation
+                (slope,) = torch.autograd.grad(value, stats)
+            _add(parts, self.terms[index].kind, value.detach())
+            slopes[index] = slope / norm
         grad = torch.zeros_like(pixels)
         with torch.enable_grad():  # also when called under no_grad for the value alone
             for tile in tiles:
@@ -232,8 +259,8 @@ class TiledObjective:
                 surrogate = surrogate + share
                 _add(parts, term.kind, share.detach())
             elif isinstance(loss, StyleLoss) and term.layer is not None:
-                x = _masked_interior(features, term.layer, loss.mask, tile)
-                surrogate = surrogate + (_Gram.apply(_positions(x), 1.0) * slopes[index]).sum()
+                summed = statistic_sum(features, term.layer, loss.mask, loss.kind == "w2", tile)
+                surrogate = surrogate + (summed * slopes[index]).sum()
         surrogate.backward()
         assert crop.grad is not None
         grad[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1] += crop.grad
