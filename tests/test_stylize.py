@@ -139,6 +139,7 @@ def test_only_pixels_are_optimised(content_image, style_image):
         ({"style_layers": {"relu9_9": 1.0}}, "unknown layer name"),
         ({"content_layers": {"relu4_2": -2.0}}, "must be non-negative"),
         ({"optimizer": "sgd"}, "unknown optimizer"),
+        ({"style_loss": "l1"}, "unknown style_loss .l1.; choose from gram, w2"),
         ({"colour": "red"}, "unknown option 'colour'; the options are the fields of StyleConfig"),
         ({"init": "/no/such/init.png"}, "no such file"),
     ],

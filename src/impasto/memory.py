@@ -26,7 +26,7 @@ from .errors import ImpastoError
 
 GIB = 1 << 30
 ACTIVATION_BYTES = {torch.bfloat16: 2000, torch.float32: 4000}
-STATE_BYTES = 160
+STATE_BYTES = 190
 HISTORY_BYTES = 24
 BASE_BYTES = 0.8 * GIB
 MIN_HISTORY = 5

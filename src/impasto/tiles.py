@@ -28,6 +28,7 @@ import torch
 from .errors import ImpastoError
 from .guided import fit_mask
 from .losses import ContentLoss, StyleLoss, _Gram, _positions, augment, gram_matrix, moments
+from .runtime import release_free_memory
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
 if TYPE_CHECKING:
@@ -233,6 +234,7 @@ class TiledObjective:
         with torch.enable_grad():  # also when called under no_grad for the value alone
             for tile in tiles:
                 self._backward_tile(pixels, tile, slopes, parts, grad)
+                release_free_memory()  # or the next tile's crop, of another size, grows the heap
             self._pixel_terms(pixels, parts, grad)
         order = dict.fromkeys(t.kind for t in self.terms)  # the parts in the untiled objective's order
         parts = {kind: parts[kind] for kind in order if kind in parts}
