@@ -91,14 +91,16 @@ def moments(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.T
     over positions: blends of styles and sums over tiles combine it the same way.
     """
     n, c, h, w = features.shape
-    x = _positions(features)
-    if mask is None:
-        return augment(_Gram.apply(x, 1.0 / (h * w)), x.float().mean(1), features.new_ones(n, dtype=torch.float32))
-    m = mask.reshape(n, h * w, 1)
-    weighted = x * m.to(x.dtype)
-    mass = m.float().square().sum().clamp_min(1e-8)
-    gram = _Gram.apply(weighted, 1.0) / mass
-    return augment(gram, (weighted.float() * m.float()).sum(1) / mass, gram.new_ones(n))
+    weights = features.new_ones((n, h * w, 1), dtype=torch.float32) if mask is None else mask.reshape(n, h * w, 1)
+    return moment_sums(_positions(features), weights.float()) / weights.float().square().sum().clamp_min(1e-8)
+
+
+def moment_sums(positions: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Un-normalised moments of positions x weights (N x P x C, N x P x 1): what `moments` averages,
+    and what tiles add up before dividing once by the picture's mass."""
+    weighted = positions * weights.to(positions.dtype)
+    gram = _Gram.apply(weighted, 1.0)
+    return augment(gram, (weighted.float() * weights).sum(1), weights.square().sum((1, 2)))
 
 
 def augment(gram: torch.Tensor, mean: torch.Tensor, corner: torch.Tensor) -> torch.Tensor:

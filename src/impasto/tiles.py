@@ -27,7 +27,7 @@ import torch
 
 from .errors import ImpastoError
 from .guided import fit_mask
-from .losses import ContentLoss, StyleLoss, _Gram, _positions, augment, gram_matrix, moments
+from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, moment_sums, moments
 from .runtime import release_free_memory
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
@@ -126,11 +126,7 @@ def statistic_sum(
     """One tile interior's un-normalised (guided) Gram X^T X, or with_mean its moments matrix's sums."""
     x = _positions(features[layer])
     weights = _weights(features[layer], mask, tile, stride(layer))
-    positions = x * weights.to(x.dtype)
-    gram = _Gram.apply(positions, 1.0)
-    if not with_mean:
-        return gram
-    return augment(gram, (positions.float() * weights).sum(1), weights.square().sum().reshape(1))
+    return moment_sums(x, weights) if with_mean else _Gram.apply(x * weights.to(x.dtype), 1.0)
 
 
 @torch.no_grad()
