@@ -26,7 +26,9 @@ class Quadratic(torch.nn.Module):
         return value.float(), {}
 
 
-def minimise_box(objective: Quadratic, n: int, evaluations: int, history: int) -> tuple[torch.Tensor, float, list]:
+def minimise_box(
+    objective: Quadratic, n: int, evaluations: int, history: int, history_dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, float, list]:
     """The plain box L-BFGS from the box's centre, stopped after `evaluations`; (x, loss, every loss evaluated)."""
     losses: list[float] = []
 
@@ -38,7 +40,9 @@ def minimise_box(objective: Quadratic, n: int, evaluations: int, history: int) -
         return losses[-1], x.grad
 
     start = torch.full((1, 1, 1, n), 0.5)
-    x, loss = lbfgs_box(evaluate, start, history=history, done=lambda: len(losses) >= evaluations)
+    x, loss = lbfgs_box(
+        evaluate, start, history=history, done=lambda: len(losses) >= evaluations, history_dtype=history_dtype
+    )
     return x, loss, losses
 
 
@@ -73,6 +77,18 @@ def test_box_lbfgs_finds_the_constrained_minimum(seed):
 def test_box_lbfgs_makes_fast_progress_on_an_ill_conditioned_problem():
     _, loss, losses = minimise_box(Quadratic(40, 3), 40, evaluations=80, history=5)
     assert loss < 0.01 * losses[0]
+
+
+@pytest.mark.parametrize("n, seed", [(40, 3), (200, 1)])
+def test_a_bf16_history_converges_as_fast_as_the_float32_one(n, seed):
+    """Print sizes store the pairs in bf16 (half the memory); the descent must not suffer for it."""
+    objective = Quadratic(n, seed)
+    _, expected = reference(objective, n)
+    _, wide, _ = minimise_box(objective, n, evaluations=40, history=5)
+    _, narrow, _ = minimise_box(objective, n, evaluations=40, history=5, history_dtype=torch.bfloat16)
+    assert narrow - expected <= 1.5 * (wide - expected)
+    _, final, _ = minimise_box(objective, n, evaluations=400, history=5, history_dtype=torch.bfloat16)
+    assert final <= expected + 1e-3 * max(1.0, expected)
 
 
 def test_evaluator_counts_evaluations_and_reports_the_best_so_far():

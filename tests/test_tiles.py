@@ -13,6 +13,7 @@ from impasto import memory
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.guided import prepare
+from impasto.losses import TotalVariation, total_variation
 from impasto.objective import build_objective, frozen_network
 from impasto.optimize import value_and_grad
 from impasto.runtime import resolve
@@ -53,6 +54,17 @@ def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, mask
     assert float((grad_t - grad).norm() / grad.norm()) < 1e-4
 
 
+def test_total_variation_in_place_equals_autograd():
+    """Tiled runs take TV's value and gradient without a graph over the whole picture: the same numbers."""
+    image = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    expected = 3.0 * total_variation(image)
+    expected.backward()
+    grad = torch.full_like(image.detach(), 1e-3)  # accumulates onto what is there
+    value = TotalVariation().accumulate(image.detach(), 3.0, grad)
+    assert float(value) == pytest.approx(float(expected.detach()), rel=1e-6)
+    torch.testing.assert_close(grad - 1e-3, image.grad, rtol=1e-5, atol=1e-9)
+
+
 def test_tiled_targets_equal_whole_ones():
     vgg = frozen_network(TO_RELU5_1, resolve("cpu", "fp32"))
     pixels = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(1))
@@ -81,10 +93,15 @@ def test_tiles_partition_the_picture_on_the_pooling_grid():
 def test_memory_plan_tiles_only_over_the_budget_and_names_the_minimum():
     bf16 = torch.bfloat16
     small = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 96, 16)
-    assert small.tile is None and small.history == 20
+    assert small.tile is None and small.history == 20 and small.history_dtype == torch.float32
+    # 1024 px: the whole picture with 20 float32 pairs is ~2.75 GiB; a history in bf16 fits a smaller
+    # budget untiled (tiles cost time), and only a budget too small for that tiles
+    roomy, squeezed = (memory.plan((1024, 768), bf16, gib * memory.GIB, 20, 96, 16) for gib in (3.5, 2.65))
+    assert roomy.tile is None and roomy.history_dtype == torch.float32
+    assert squeezed.tile is None and squeezed.history_dtype == torch.bfloat16 and squeezed.estimate <= 2.65 * memory.GIB
     large = memory.plan((2048, 1536), bf16, 3.5 * memory.GIB, 20, 96, 16)
-    assert large.tile is not None and large.tile % 16 == 0 and 5 <= large.history < 20
-    assert large.estimate <= 3.5 * memory.GIB
+    assert large.tile is not None and large.tile % 16 == 0 and 5 <= large.history <= 20
+    assert large.history_dtype == torch.bfloat16 and large.estimate <= 3.5 * memory.GIB
     forced = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 96, 16, tile_size=256)
     assert forced.tile == 256 and forced.history == 20
     with pytest.raises(ImpastoError, match=r"too small for a 4096x3072 picture: one tile needs at least [\d.]+ GiB"):

@@ -191,3 +191,18 @@ class TotalVariation(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return total_variation(image)
+
+    @torch.no_grad()
+    def accumulate(self, image: torch.Tensor, weight: float, grad: torch.Tensor) -> torch.Tensor:
+        """weight x TV, adding its gradient into `grad` in place, with one difference image alive at a
+        time: autograd holds about six image-sized tensors, 3.6 GiB at 8192x6144 (a tiled run's peak)."""
+        value = image.new_zeros((), dtype=torch.float32)
+        for dim in (-1, -2):
+            diff = image.diff(dim=dim)
+            flat = diff.reshape(-1)
+            value += torch.dot(flat, flat) / flat.numel()
+            diff.mul_(2 * weight / diff.numel())
+            length = image.shape[dim]
+            grad.narrow(dim, 1, length - 1).add_(diff)
+            grad.narrow(dim, 0, length - 1).sub_(diff)
+        return weight * value

@@ -84,8 +84,10 @@ class Evaluator:
         tolerance: float = 0.0,
         window: int = 20,
         hook: StepHook | None = None,
+        copy_best: bool = True,
     ):
         self.objective, self.tolerance, self.window, self.hook = objective, tolerance, window, hook
+        self.copy_best = copy_best  # False where the optimiser never writes into evaluated pixels (L-BFGS)
         self.iterations = iterations
         self.result = LoopResult(best=start.detach().clone(), best_loss=math.inf)
         self.best_terms: dict[str, float] = {}
@@ -104,7 +106,7 @@ class Evaluator:
             return value, grad
         result = self.result
         if value < result.best_loss:
-            result.best_loss, result.best = value, pixels.detach().clone()
+            result.best_loss, result.best = value, pixels.detach().clone() if self.copy_best else pixels.detach()
             self.best_terms = {k: v.item() for k, v in parts.items()}
         result.trace.append({"loss": result.best_loss, **self.best_terms, "trial": value})
         self.best_trace.append(result.best_loss)
@@ -132,15 +134,21 @@ def adam_box(evaluate: Evaluate, start: torch.Tensor, *, lr: float, done: Callab
 
 
 class _History:
-    """The last m curvature pairs (s, y) of L-BFGS, applied by the two-loop recursion."""
+    """The last m curvature pairs (s, y) of L-BFGS, applied by the two-loop recursion.
 
-    def __init__(self, size: int):
-        self.size = size
+    Pairs may be stored in a narrower `dtype` (bf16: half the memory of a print-size history, where
+    the memory plan asks for it); the recursion itself runs in the gradient's precision, and s.y
+    is taken from the stored vectors so that each pair stays consistent with its curvature.
+    """
+
+    def __init__(self, size: int, dtype: torch.dtype = torch.float32):
+        self.size, self.dtype = size, dtype
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # s, y, 1 / (s.y)
 
     def add(self, s: torch.Tensor, y: torch.Tensor) -> None:
-        sy = float(torch.dot(s, y))
-        if sy <= 1e-10 * float(torch.dot(y, y)):  # no positive curvature along s: keep H positive definite
+        s, y = s.to(self.dtype), y.to(self.dtype)
+        sy, yy = _dot(s, y), _dot(y, y)
+        if sy <= 1e-10 * yy:  # no positive curvature along s: keep H positive definite
             return
         self.pairs.append((s, y, 1.0 / sy))
         if len(self.pairs) > self.size:
@@ -154,14 +162,21 @@ class _History:
         q = grad.clone()
         alphas = []
         for s, y, rho in reversed(self.pairs):
-            alpha = rho * float(torch.dot(s, q))
+            alpha = rho * _dot(s, q)
             q.add_(y, alpha=-alpha)
             alphas.append(alpha)
         s, y, rho = self.pairs[-1]
-        q.mul_(1.0 / (rho * float(torch.dot(y, y))))  # gamma = s.y / y.y scales the initial H
+        q.mul_(1.0 / (rho * _dot(y, y)))  # gamma = s.y / y.y scales the initial H
         for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
-            q.add_(s, alpha=alpha - rho * float(torch.dot(y, q)))
+            q.add_(s, alpha=alpha - rho * _dot(y, q))
         return q
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """a.b accumulated in float32 at least, whatever the vectors are stored in."""
+    if a.dtype == b.dtype == torch.float32:
+        return float(torch.dot(a, b))
+    return float(torch.dot(a.float(), b.float()))
 
 
 def _free(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -194,6 +209,7 @@ def lbfgs_box(
     history: int,
     done: Callable[[], bool],
     first_step: float = 0.05,
+    history_dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, float]:
     """L-BFGS with the pixels kept in [0, 1] by projection, in torch on the image's device.
 
@@ -208,7 +224,7 @@ def lbfgs_box(
     x = start.detach().reshape(-1).clamp(0.0, 1.0)
     loss, grad = evaluate(x.view(shape))
     grad = grad.reshape(-1)
-    pairs = _History(history)
+    pairs = _History(history, history_dtype)
     while not done():
         direction, step = _direction(pairs, grad, _free(x, grad), first_step)
         for _ in range(20):
@@ -216,15 +232,15 @@ def lbfgs_box(
             new_loss, new_grad = evaluate(candidate.view(shape))
             if done():
                 return x.view(shape), loss
-            moved = candidate - x
-            if new_loss <= loss + 1e-4 * float(torch.dot(grad, moved)):  # Armijo: enough decrease
+            if new_loss <= loss + 1e-4 * float(torch.dot(grad, candidate - x)):  # Armijo: enough decrease
                 break
+            del new_grad  # a rejected trial's gradient is not kept through the next evaluation
             step *= 0.5
         else:
             pairs.forget()
             continue
         new_grad = new_grad.reshape(-1)
-        pairs.add(moved, new_grad - grad)
+        pairs.add(candidate - x, new_grad - grad)  # no image-sized temporaries live through the next evaluation
         x, loss, grad = candidate, new_loss, new_grad
     return x.view(shape), loss
 
@@ -240,17 +256,20 @@ def optimise(
     tolerance: float,
     window: int,
     hook: StepHook | None = None,
+    history_dtype: torch.dtype = torch.float32,
 ) -> LoopResult:
     """Minimise the objective over the pixels, starting from `start`; returns the best image seen.
 
     `iterations` is the budget of objective evaluations; Ctrl-C ends the loop with the best so far.
     """
-    evaluate = Evaluator(objective, start, iterations, tolerance, window, hook)
+    # L-BFGS evaluates fresh tensors and never writes into them: the best needs no copy (an image's worth
+    # of memory at print size); Adam steps its pixels in place
+    evaluate = Evaluator(objective, start, iterations, tolerance, window, hook, copy_best=optimizer != "lbfgs")
     try:
         if evaluate.done:
             pass
         elif optimizer == "lbfgs":
-            lbfgs_box(evaluate, start, history=lbfgs_history, done=lambda: evaluate.done)
+            lbfgs_box(evaluate, start, history=lbfgs_history, done=lambda: evaluate.done, history_dtype=history_dtype)
         else:
             adam_box(evaluate, start, lr=lr, done=lambda: evaluate.done)
     except KeyboardInterrupt:
@@ -268,6 +287,7 @@ def optimise_as(
     where: str,
     weights: str,
     lbfgs_history: int | None = None,
+    history_dtype: torch.dtype = torch.float32,
     hook: StepHook | None = None,
 ) -> LoopResult:
     """`optimise` with cfg's optimiser settings; a non-finite loss is an error naming `where` and the
@@ -275,7 +295,7 @@ def optimise_as(
     loop = optimise(
         start, objective, iterations=iterations, optimizer=cfg.optimizer, lr=cfg.lr,
         lbfgs_history=cfg.lbfgs_history if lbfgs_history is None else lbfgs_history,
-        tolerance=cfg.tolerance, window=cfg.window, hook=hook,
+        tolerance=cfg.tolerance, window=cfg.window, hook=hook, history_dtype=history_dtype,
     )  # fmt: skip
     if loop.stopped == "nonfinite":
         raise ImpastoError(

@@ -23,7 +23,7 @@ from .errors import ImpastoError
 from .guided import Controls, prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .objective import Objective, build_objective, evaluate, frozen_network
-from .optimize import StepInfo, optimise_as
+from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
 from .runtime import Runtime, resolve
 from .tiles import halo, plan_tiles
@@ -130,26 +130,33 @@ class _Painter:
             size, fit = fit_size(self.content.size, scale.longest), self.memory[index]
             log.info("scale %d/%d %dx%d: %s", index + 1, len(self.plan), *size, fit.describe())
             try:
-                objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile)
-            except KeyboardInterrupt:
+                loop = self._paint_scale(index, scale, size, fit, step_base)
+            except KeyboardInterrupt:  # while the targets were measured
                 if self.best is None:
                     raise
                 stopped = "interrupted"  # keep the scales already painted
                 break
-            self.scale_start = time.perf_counter()
-            hook = functools.partial(self._hook, index, scale, size, step_base)
-            loop = optimise_as(
-                self.cfg, self._start_image(size), objective, iterations=scale.iterations,
-                lbfgs_history=fit.history, hook=hook, where=f"scale {index + 1} ({size[0]}x{size[1]})",
-                weights="--style-weight, --content-weight, --tv-weight",
-            )  # fmt: skip
-            self.best, stopped, self.objective = loop.best, loop.stopped, objective
+            self.best, stopped = loop.best, loop.stopped
             step_base += scale.iterations
             log.info("scale %d/%d %dx%d: %s after %d evaluations, loss %.4g",
                      index + 1, len(self.plan), *size, stopped, len(loop.trace), loop.best_loss)  # fmt: skip
             if stopped in ("interrupted", "callback"):
                 break
         return self._result(stopped)
+
+    def _paint_scale(
+        self, index: int, scale: Scale, size: tuple[int, int], fit: memory.MemoryPlan, step_base: int
+    ) -> LoopResult:
+        objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile)
+        self.scale_start = time.perf_counter()
+        hook = functools.partial(self._hook, index, scale, size, step_base)
+        loop = optimise_as(
+            self.cfg, self._start_image(size), objective, iterations=scale.iterations, lbfgs_history=fit.history,
+            history_dtype=fit.history_dtype, hook=hook, where=f"scale {index + 1} ({size[0]}x{size[1]})",
+            weights="--style-weight, --content-weight, --tv-weight",
+        )  # fmt: skip
+        self.objective = objective
+        return loop
 
     def _result(self, stopped: str) -> Result:
         final = fit_size(self.content.size, self.cfg.size)

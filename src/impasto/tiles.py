@@ -138,6 +138,8 @@ def gram_sums(vgg: VGGFeatures, pixels: torch.Tensor, tiles: list[Tile], wanted:
         for index, (layer, mask, with_mean) in enumerate(wanted):
             part, before = statistic_sum(features, layer, mask, with_mean, tile), sums[index]
             sums[index] = part if before is None else before + part
+        del features
+        release_free_memory()  # see TiledObjective.value_and_grad
     return sums  # type: ignore[return-value]
 
 
@@ -230,7 +232,9 @@ class TiledObjective:
         with torch.enable_grad():  # also when called under no_grad for the value alone
             for tile in tiles:
                 self._backward_tile(pixels, tile, slopes, parts, grad)
-                release_free_memory()  # or the next tile's crop, of another size, grows the heap
+                # or the heap that tune_cpu keeps grows with each crop of another size, and with
+                # the optimiser's print-size vectors allocated between tiles' activations
+                release_free_memory()
             self._pixel_terms(pixels, parts, grad)
         order = dict.fromkeys(t.kind for t in self.terms)  # the parts in the untiled objective's order
         parts = {kind: parts[kind] for kind in order if kind in parts}
@@ -264,12 +268,17 @@ class TiledObjective:
         grad[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1] += crop.grad
 
     def _pixel_terms(self, pixels: torch.Tensor, parts: dict[str, torch.Tensor], grad: torch.Tensor) -> None:
-        """Terms on the pixels themselves (TV, temporal): cheap, evaluated on the whole picture."""
+        """Terms on the pixels themselves (TV, temporal): cheap, evaluated on the whole picture, in place
+        where the term knows how (`accumulate`: no graph over a print-size picture)."""
         pixel_terms = [t for t in self.terms if t.layer is None]
-        if not pixel_terms:
+        in_place = [t for t in pixel_terms if hasattr(t.loss, "accumulate")]
+        for term in in_place:
+            _add(parts, term.kind, term.loss.accumulate(pixels, term.weight, grad))  # type: ignore[operator]
+        traced = [t for t in pixel_terms if t not in in_place]
+        if not traced:
             return
         whole = pixels.clone().requires_grad_(True)
-        values = [(t.kind, t.weight * t.loss(whole)) for t in pixel_terms]
+        values = [(t.kind, t.weight * t.loss(whole)) for t in traced]
         sum(v for _, v in values).backward()  # type: ignore[union-attr]
         assert whole.grad is not None
         grad += whole.grad
