@@ -145,8 +145,10 @@ class _History:
         self.size, self.dtype = size, dtype
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # s, y, 1 / (s.y)
 
-    def add(self, s: torch.Tensor, y: torch.Tensor) -> None:
-        s, y = s.to(self.dtype), y.to(self.dtype)
+    def add(self, x_new: torch.Tensor, x_old: torch.Tensor, g_new: torch.Tensor, g_old: torch.Tensor) -> None:
+        """Remember s = x_new - x_old and y = g_new - g_old (one full-precision difference alive at a time)."""
+        s = (x_new - x_old).to(self.dtype)
+        y = (g_new - g_old).to(self.dtype)
         sy, yy = _dot(s, y), _dot(y, y)
         if sy <= 1e-10 * yy:  # no positive curvature along s: keep H positive definite
             return
@@ -157,9 +159,8 @@ class _History:
     def forget(self) -> None:
         self.pairs.clear()
 
-    def apply(self, grad: torch.Tensor) -> torch.Tensor:
-        """H @ grad for the inverse Hessian estimate H."""
-        q = grad.clone()
+    def apply(self, q: torch.Tensor) -> torch.Tensor:
+        """H @ q for the inverse Hessian estimate H, computed in q's place (no image-sized copy)."""
         alphas = []
         for s, y, rho in reversed(self.pairs):
             alpha = rho * _dot(s, q)
@@ -172,11 +173,16 @@ class _History:
         return q
 
 
+_CHUNK = 1 << 20
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
-    """a.b accumulated in float32 at least, whatever the vectors are stored in."""
+    """a.b in float32 whatever the vectors are stored in, upcast a chunk at a time (not a print-size copy)."""
     if a.dtype == b.dtype == torch.float32:
         return float(torch.dot(a, b))
-    return float(torch.dot(a.float(), b.float()))
+    return sum(
+        float(torch.dot(a[i : i + _CHUNK].float(), b[i : i + _CHUNK].float())) for i in range(0, a.numel(), _CHUNK)
+    )
 
 
 def _free(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -194,7 +200,7 @@ def _direction(
     otherwise steepest descent, scaled so that no pixel moves more than first_step.
     """
     if pairs.pairs:
-        direction = pairs.apply(grad * free).mul_(-free)
+        direction = pairs.apply(grad * free).mul_(free).neg_()
         if float(torch.dot(grad, direction)) < 0:
             return direction, 1.0
         pairs.forget()  # the curvature estimate no longer points downhill
@@ -240,7 +246,7 @@ def lbfgs_box(
             pairs.forget()
             continue
         new_grad = new_grad.reshape(-1)
-        pairs.add(candidate - x, new_grad - grad)  # no image-sized temporaries live through the next evaluation
+        pairs.add(candidate, x, new_grad, grad)
         x, loss, grad = candidate, new_loss, new_grad
     return x.view(shape), loss
 

@@ -214,6 +214,7 @@ class TiledObjective:
     def value_and_grad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Total, parts and d total / d pixels, in two passes over the tiles."""
         pixels = pixels.detach()
+        release_free_memory()  # what the optimiser freed between evaluations, before the first crop
         tiles = self.tiles(pixels)
         wanted = [(layer, loss.mask, loss.kind == "w2") for _, layer, loss in self.style]
         sums = gram_sums(self.vgg, pixels, tiles, wanted)
