@@ -130,6 +130,18 @@ def test_a_budget_below_one_tile_fails_before_the_run(image_files, tmp_path, cap
     assert not out.exists()
 
 
+def test_the_progress_output_says_what_the_budget_chose(image_files, tmp_path, capsys):
+    from impasto.cli import main
+
+    content, style = image_files
+    args = [str(content), str(style), "-o", str(tmp_path / "out.png"), "--size", "128", "--scales", "1"]
+    assert main([*args, "--iterations", "2", "--tile-size", "64"]) == 0
+    err = capsys.readouterr().err
+    assert "scale 1/1 128x" in err and "tiles of 64 px, L-BFGS history 20" in err and "in 4 tiles" in err
+    assert main([*args, "--iterations", "2"]) == 0
+    assert "L-BFGS history" not in capsys.readouterr().err  # within the budget: nothing to say
+
+
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_sixteen_bit_output_keeps_the_float_pixels(image_files, tmp_path, suffix):
     """--bit-depth 16 writes 65536 levels (the float image, not the 8-bit one scaled) with the parameters."""

@@ -270,6 +270,10 @@ class _ProgressReporter:
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
             )
         if self.bar is not None:
+            if progress.iteration == 1 and progress.budget_note:  # once per scale: tiles and history chosen
+                size = f"{progress.size[0]}x{progress.size[1]}"
+                note = f"impasto: scale {progress.scale}/{progress.scales} {size}: {progress.budget_note}"
+                self.bar.write(note, file=sys.stderr)
             self.bar.update(progress.step - self.bar.n)
             tiles = f" in {progress.tiles} tiles" if progress.tiles > 1 else ""
             where = f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}{tiles}"

@@ -48,6 +48,11 @@ class MemoryPlan:
     estimate: float  # bytes at peak, by the model
     history_dtype: torch.dtype = torch.float32
 
+    @property
+    def constrained(self) -> bool:
+        """Whether the budget changed anything (tiles, or a narrower or shorter history)."""
+        return self.tile is not None or self.history_dtype != torch.float32
+
     def describe(self) -> str:
         tiles = f"tiles of {self.tile} px" if self.tile else "untiled"
         stored = " (bf16)" if self.history_dtype == torch.bfloat16 else ""

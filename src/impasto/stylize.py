@@ -51,6 +51,7 @@ class Progress:
     finish: Callable[[torch.Tensor], torch.Tensor] = field(default=lambda p: p, repr=False)
     tiles: int = 1  # how many tiles one evaluation of this scale runs in (1: the whole picture)
     tile: int | None = None  # their interior side in pixels (None: untiled)
+    budget_note: str = ""  # what the memory budget chose at this scale, where it changed anything
 
     def image(self) -> Image.Image:
         """The current image as PIL, colours as in the output (converted on demand: it costs a copy)."""
@@ -194,7 +195,7 @@ class _Painter:
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
             info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self.tiles[index],
-            self.memory[index].tile,
+            self.memory[index].tile, self.memory[index].describe() if self.memory[index].constrained else "",
         )  # fmt: skip
         return bool(self.callback(progress))
 
