@@ -132,7 +132,7 @@ class _Painter:
             log.info("scale %d/%d %dx%d: %s", index + 1, len(self.plan), *size, fit.describe())
             try:
                 loop = self._paint_scale(index, scale, size, fit, step_base)
-            except KeyboardInterrupt:  # while the targets were measured
+            except KeyboardInterrupt:  # outside the optimiser's own handling: while targets were measured
                 if self.best is None:
                     raise
                 stopped = "interrupted"  # keep the scales already painted
