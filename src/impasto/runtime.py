@@ -9,6 +9,7 @@ oneDNN down.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -36,6 +37,14 @@ class Runtime:
     @property
     def label(self) -> str:
         return f"{self.device.type}/{'bf16' if self.dtype == torch.bfloat16 else 'fp32'}"
+
+    def reproducible(self, seed: int | None) -> contextlib.AbstractContextManager[object]:
+        """Same seed, same picture on a GPU too: cuDNN otherwise picks convolution algorithms by
+        timing and may use ones that add in a varying order (seen on an H100: the same seed gave
+        pixels one level apart). Scoped to the run, so a caller's own cuDNN settings are left alone."""
+        if self.device.type != "cuda" or seed is None:
+            return contextlib.nullcontext()
+        return torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False, deterministic=True)
 
 
 def physical_cores() -> int:

@@ -257,7 +257,8 @@ def run(
     if cfg.init not in ("noise", "content"):
         load_image(cfg.init)  # fail now, not after the first scale
     controls = prepare(content_image, style_images, cfg)  # checks masks and weights before the long run
-    return _Painter(controls, cfg, runtime, callback).paint()
+    with runtime.reproducible(cfg.seed):
+        return _Painter(controls, cfg, runtime, callback).paint()
 
 
 def stylize(

@@ -129,10 +129,11 @@ def video(
     recorder = _Recorder(read_frames(clip, window, size))
     done, stopped = 0, "complete"
     try:
-        for index, image in enumerate(painter.paint(recorder, store.load)):
-            if not store.path(index).is_file():
-                store.save(index, image)
-            done = index + 1
+        with runtime.reproducible(cfg.seed):
+            for index, image in enumerate(painter.paint(recorder, store.load)):
+                if not store.path(index).is_file():
+                    store.save(index, image)
+                done = index + 1
     except Stopped as stop:
         stopped = stop.reason
     except KeyboardInterrupt:
