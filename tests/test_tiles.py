@@ -108,6 +108,46 @@ def test_memory_plan_tiles_only_over_the_budget_and_names_the_minimum():
         memory.plan((4096, 3072), bf16, 1.0 * memory.GIB, 20, 96, 16)
 
 
+def test_the_default_budget_stretches_only_for_a_picture_that_cannot_fit_it(monkeypatch):
+    """A third of the free RAM by default; a picture too large for any tile within it may take half;
+    a budget the user gave is never stretched."""
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 24 * memory.GIB)
+    cpu, bf16, options = torch.device("cpu"), torch.bfloat16, dict(history=20, margin=48, align=16)
+    default, stretched = memory.budgets(None, cpu)
+    assert default == pytest.approx(8 * memory.GIB) and stretched == pytest.approx(12 * memory.GIB)
+    assert memory.plan_within([default, stretched], (4096, 3072), bf16, **options).budget == default
+    huge = memory.plan_within([default, stretched], (8192, 6144), bf16, **options)
+    assert huge.budget == stretched and huge.tile is not None and huge.estimate <= stretched
+    with pytest.raises(ImpastoError, match="a memory budget of 8.00 GiB is too small for a 8192x6144 picture"):
+        memory.plan_within(memory.budgets(8.0, cpu), (8192, 6144), bf16, **options)
+
+
+def test_tiles_trim_the_heap_only_when_the_next_tile_might_not_fit(monkeypatch):
+    from impasto import tiles
+
+    trims: list[int] = []
+    resident = {"now": 3 * memory.GIB}
+    monkeypatch.setattr(tiles, "release_free_memory", lambda: trims.append(resident["now"]))
+    monkeypatch.setattr(tiles, "resident_bytes", lambda: resident["now"])
+    guard = tiles.HeapGuard(budget=4 * memory.GIB, need=0.5 * memory.GIB)
+    guard()
+    assert trims == []  # 3 + 0.5 GiB fits in 4
+    resident["now"] = 3.6 * memory.GIB
+    guard()
+    assert trims == [resident["now"]]
+    tiles.HeapGuard(budget=None, need=0.0)()  # no budget (a caller of build_objective without one): always
+    assert len(trims) == 2
+
+
+def test_the_first_pass_stops_at_the_deepest_layer_it_needs():
+    vgg = frozen_network(StyleConfig(precision="fp32"), resolve("cpu", "fp32"))
+    pixels = torch.rand(1, 3, 64, 64)
+    whole, shallow = vgg(pixels), vgg(pixels, until="relu3_1")
+    assert set(shallow) == {"relu1_1", "relu2_1", "relu3_1"} and "relu4_2" in whole
+    for layer, features in shallow.items():
+        assert torch.equal(features, whole[layer])
+
+
 def test_a_tiled_run_paints_the_same_picture(content_image, style_image):
     options = dict(size=128, scales=1, iterations=[4], seed=0, precision="fp32")
     whole = impasto.run(content_image, style_image, **options)

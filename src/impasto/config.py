@@ -66,7 +66,8 @@ class StyleConfig:
     lbfgs_history: int = 20
     """L-BFGS curvature pairs kept (fewer where max_memory asks for it)."""
     max_memory: float | None = None
-    """Memory budget in GiB; over it a scale is evaluated in tiles (same result). None: half the free memory."""
+    """Memory budget in GiB; over it a scale is evaluated in tiles (same result).
+    None: a third of the free RAM, half of a GPU's (memory.DEFAULT_SHARE)."""
     tile_size: int | None = None
     """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
     init: str = "content"

@@ -36,8 +36,13 @@ NARROW = torch.bfloat16
 """How the history is stored once the budget is tight: half the bytes (optimize._History)."""
 BASE_BYTES = 0.8 * GIB
 MIN_HISTORY = 5
-DEFAULT_SHARE = 0.5
-"""The automatic budget: this share of the memory free when the run starts."""
+DEFAULT_SHARE = {"cuda": 0.5, "cpu": 1 / 3}
+"""The automatic budget: this share of the memory free when the run starts. A third on the CPU
+(other programs share the RAM, and swapping would cost far more than tiles): 4096x3072 then runs
+under 8 GiB on a 24 GiB machine, and 2048x1536 whole with a shorter bf16 history (its final loss
+within 0.5% of 20 float32 pairs', docs/speed.md). Half of a GPU, whose memory nothing else needs."""
+STRETCH_SHARE = 0.5
+"""What the automatic budget may grow to for a picture that cannot fit the default share at all."""
 MIN_TILE = 128
 
 
@@ -47,6 +52,7 @@ class MemoryPlan:
     history: int  # L-BFGS pairs
     estimate: float  # bytes at peak, by the model
     history_dtype: torch.dtype = torch.float32
+    budget: float = math.inf  # bytes: what the plan was fitted to (tiles trim the heap to keep under it)
 
     @property
     def constrained(self) -> bool:
@@ -77,7 +83,25 @@ def available_bytes(device: torch.device) -> float:
 def default_budget(device: torch.device) -> float:
     """A safe share of what is free: tiles only where the picture would crowd the machine, since
     they cost time (a tiled scale repeats its forward pass, and each crop carries a halo)."""
-    return DEFAULT_SHARE * available_bytes(device)
+    return DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"]) * available_bytes(device)
+
+
+def budgets(max_memory_gib: float | None, device: torch.device) -> list[float]:
+    """Budgets in bytes to plan a scale within, in order: the user's alone; or the default share
+    and, for a picture that cannot fit it at all (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
+    if max_memory_gib is not None:
+        return [max_memory_gib * GIB]
+    return [default_budget(device), max(default_budget(device), STRETCH_SHARE * available_bytes(device))]
+
+
+def plan_within(budgets: list[float], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
+    """`plan` within the first budget that one tile fits; the last one's error if none does."""
+    for budget in budgets[:-1]:
+        try:
+            return plan(size, dtype, budget, **options)
+        except ImpastoError:
+            continue
+    return plan(size, dtype, budgets[-1], **options)
 
 
 def plan(
@@ -112,7 +136,7 @@ def plan(
             f"one tile needs at least {math.ceil(need / GIB * 100) / 100:.2f} GiB (--max-memory)"
         )
     estimate = fixed + HISTORY_BYTES[NARROW] * pixels * pairs + per_pixel * (tile + 2 * margin) ** 2
-    return MemoryPlan(tile, pairs, estimate, NARROW)
+    return MemoryPlan(tile, pairs, estimate, NARROW, budget)
 
 
 def _history_plan(tile: int | None, rest: float, budget: float, pixels: int, history: int) -> MemoryPlan:
@@ -120,9 +144,9 @@ def _history_plan(tile: int | None, rest: float, budget: float, pixels: int, his
     MIN_HISTORY: the estimate then says whether that is over the budget)."""
     wide = rest + HISTORY_BYTES[torch.float32] * pixels * history
     if wide <= budget:
-        return MemoryPlan(tile, history, wide)
+        return MemoryPlan(tile, history, wide, budget=budget)
     pairs = _pairs(budget - rest, pixels, history, NARROW)
-    return MemoryPlan(tile, pairs, rest + HISTORY_BYTES[NARROW] * pixels * pairs, NARROW)
+    return MemoryPlan(tile, pairs, rest + HISTORY_BYTES[NARROW] * pixels * pairs, NARROW, budget)
 
 
 def _pairs(room: float, pixels: int, history: int, dtype: torch.dtype) -> int:

@@ -104,6 +104,7 @@ def build_objective(
     pixels_of: PixelsOf | None = None,
     extra_terms: Sequence[Term] = (),
     tile: int | None = None,
+    budget: float | None = None,
 ) -> Objective:
     """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
 
@@ -111,7 +112,7 @@ def build_objective(
     another tool's pixels); by default they are resized to `longest` times their scale factors.
     `extra_terms` are added as they are (e.g. video's temporal term on the pixels). With `tile`,
     targets and the objective are evaluated in tiles of that many pixels (tiles.py): same values,
-    bounded memory.
+    bounded memory (`budget` bytes: the heap is trimmed between tiles only where needed).
     """
     device = next(vgg.parameters()).device
     pixels_of = pixels_of or resized_pixels(device, vgg.min_side)
@@ -138,7 +139,7 @@ def build_objective(
     if cfg.tv_weight:
         terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
     terms += list(extra_terms)
-    return Objective(vgg, terms) if tile is None else TiledObjective(vgg, terms, tile)  # type: ignore[return-value]
+    return Objective(vgg, terms) if tile is None else TiledObjective(vgg, terms, tile, budget)  # type: ignore[return-value]
 
 
 @torch.no_grad()

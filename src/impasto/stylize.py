@@ -148,7 +148,7 @@ class _Painter:
     def _paint_scale(
         self, index: int, scale: Scale, size: tuple[int, int], fit: memory.MemoryPlan, step_base: int
     ) -> LoopResult:
-        objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile)
+        objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget)
         self.scale_start = time.perf_counter()
         hook = functools.partial(self._hook, index, scale, size, step_base)
         loop = optimise_as(
@@ -210,12 +210,9 @@ def _memory_plans(
     cfg: StyleConfig, runtime: Runtime, vgg: VGGFeatures, sizes: list[tuple[int, int]]
 ) -> list[memory.MemoryPlan]:
     """Tiles and L-BFGS history per scale, within the memory budget; checked for every scale before the run."""
-    budget = cfg.max_memory * memory.GIB if cfg.max_memory is not None else memory.default_budget(runtime.device)
-    margin = halo(vgg)
-    return [
-        memory.plan(size, runtime.dtype, budget, cfg.lbfgs_history, margin, vgg.min_side, cfg.tile_size)
-        for size in sizes
-    ]
+    budgets = memory.budgets(cfg.max_memory, runtime.device)
+    options = dict(history=cfg.lbfgs_history, margin=halo(vgg), align=vgg.min_side, tile_size=cfg.tile_size)
+    return [memory.plan_within(budgets, size, runtime.dtype, **options) for size in sizes]
 
 
 def _fitting_plan(cfg: StyleConfig, content_size: tuple[int, int], min_side: int) -> list[Scale]:

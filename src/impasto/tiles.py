@@ -19,7 +19,7 @@ influence on a neighbour's interior is counted in that neighbour's tile and only
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,8 @@ import torch
 from .errors import ImpastoError
 from .guided import fit_mask
 from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, moment_sums, moments
-from .runtime import release_free_memory
+from .memory import ACTIVATION_BYTES
+from .runtime import release_free_memory, resident_bytes
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
 if TYPE_CHECKING:
@@ -129,18 +130,44 @@ def statistic_sum(
     return moment_sums(x, weights) if with_mean else _Gram.apply(x * weights.to(x.dtype), 1.0)
 
 
+Traced = tuple[torch.Tensor, dict[str, torch.Tensor]]
+"""A crop that requires grad and its features, with the graph between them."""
+
+
 @torch.no_grad()
-def gram_sums(vgg: VGGFeatures, pixels: torch.Tensor, tiles: list[Tile], wanted: Wanted) -> list[torch.Tensor]:
-    """Un-normalised (guided) Gram or moments sums over every tile's interior, one per wanted triple."""
+def gram_sums(
+    vgg: VGGFeatures,
+    pixels: torch.Tensor,
+    tiles: list[Tile],
+    wanted: Wanted,
+    keep_last: bool = False,
+    after_tile: Callable[[], None] = release_free_memory,
+) -> tuple[list[torch.Tensor], Traced | None]:
+    """Un-normalised (guided) Gram or moments sums over every tile's interior, one per wanted triple.
+
+    The network runs only as deep as the deepest wanted layer. With `keep_last`, the last tile runs
+    the whole network with its graph, returned so that pass 2 starts from it instead of repeating it.
+    """
     sums: list[torch.Tensor | None] = [None] * len(wanted)
-    for tile in tiles:
-        features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last))
+    until = max((layer for layer, _, _ in wanted), key=LAYER_NAMES.index, default=None)
+    kept: Traced | None = None
+    for number, tile in enumerate(tiles, 1):
+        if keep_last and number == len(tiles):
+            crop = _crop(pixels, tile).clone().requires_grad_(True)
+            with torch.enable_grad():
+                features = vgg(crop.contiguous(memory_format=torch.channels_last))
+            kept = (crop, features)
+        elif wanted:
+            features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last), until=until)
+        else:
+            continue
         for index, (layer, mask, with_mean) in enumerate(wanted):
             part, before = statistic_sum(features, layer, mask, with_mean, tile), sums[index]
             sums[index] = part if before is None else before + part
         del features
-        release_free_memory()  # see TiledObjective.value_and_grad
-    return sums  # type: ignore[return-value]
+        if kept is None:
+            after_tile()  # see HeapGuard
+    return sums, kept  # type: ignore[return-value]
 
 
 def mass(layer: str, mask: torch.Tensor | None, height: int, width: int) -> float:
@@ -192,16 +219,33 @@ class Measure:
             reduce = moments if with_mean else gram_matrix
             return {layer: reduce(features[layer], masks[layer]) for layer in layers}
         wanted = [(layer, masks[layer], with_mean) for layer in layers]
-        sums = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted)
+        sums, _ = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted)
         height, width = pixels.shape[-2:]
         return {layer: g / mass(layer, m, height, width) for (layer, m, _), g in zip(wanted, sums)}
+
+
+class HeapGuard:
+    """Trims the heap between tiles only where the next tile might not fit the budget otherwise.
+
+    Crops of different sizes fragment the heap (see runtime.release_free_memory), but a trim after
+    every tile makes the next tile fault all its pages back in. So after a tile, the heap is trimmed
+    only if the resident size plus one crop's activations (memory.py's model) would pass `budget`
+    bytes; with no budget, always.
+    """
+
+    def __init__(self, budget: float | None, need: float):
+        self.budget, self.need = budget, need
+
+    def __call__(self) -> None:
+        if self.budget is None or resident_bytes() + self.need > self.budget:
+            release_free_memory()
 
 
 class TiledObjective:
     """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient."""
 
-    def __init__(self, vgg: VGGFeatures, terms: list[Term], tile: int):
-        self.vgg, self.terms, self.tile = vgg, terms, tile
+    def __init__(self, vgg: VGGFeatures, terms: list[Term], tile: int, budget: float | None = None):
+        self.vgg, self.terms, self.tile, self.budget = vgg, terms, tile, budget
         self.margin = halo(vgg)
         self.style = [(i, t.layer, t.loss) for i, t in enumerate(terms) if isinstance(t.loss, StyleLoss) and t.layer]
         for term in self.terms:
@@ -214,10 +258,13 @@ class TiledObjective:
     def value_and_grad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Total, parts and d total / d pixels, in two passes over the tiles."""
         pixels = pixels.detach()
-        release_free_memory()  # what the optimiser freed between evaluations, before the first crop
         tiles = self.tiles(pixels)
+        largest = max((t.cy1 - t.cy0) * (t.cx1 - t.cx0) for t in tiles)
+        dtype = next(self.vgg.parameters()).dtype
+        guard = HeapGuard(self.budget, largest * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]))
+        guard()  # what the optimiser freed between evaluations, before the first crop
         wanted = [(layer, loss.mask, loss.kind == "w2") for _, layer, loss in self.style]
-        sums = gram_sums(self.vgg, pixels, tiles, wanted)
+        sums, kept = gram_sums(self.vgg, pixels, tiles, wanted, keep_last=True, after_tile=guard)
         parts: dict[str, torch.Tensor] = {}
         slopes: dict[int, torch.Tensor] = {}
         for (index, layer, loss), summed in zip(self.style, sums):
@@ -231,11 +278,12 @@ class TiledObjective:
             slopes[index] = slope / norm
         grad = torch.zeros_like(pixels)
         with torch.enable_grad():  # also when called under no_grad for the value alone
-            for tile in tiles:
-                self._backward_tile(pixels, tile, slopes, parts, grad)
+            for tile in reversed(tiles):  # the last tile first: pass 1 kept its graph
+                self._backward_tile(pixels, tile, slopes, parts, grad, kept)
+                kept = None
                 # or the heap that tune_cpu keeps grows with each crop of another size, and with
                 # the optimiser's print-size vectors allocated between tiles' activations
-                release_free_memory()
+                guard()
             self._pixel_terms(pixels, parts, grad)
         order = dict.fromkeys(t.kind for t in self.terms)  # the parts in the untiled objective's order
         parts = {kind: parts[kind] for kind in order if kind in parts}
@@ -248,10 +296,15 @@ class TiledObjective:
         slopes: dict[int, torch.Tensor],
         parts: dict[str, torch.Tensor],
         grad: torch.Tensor,
+        traced: Traced | None = None,
     ) -> None:
-        """Pass 2 for one tile: its content share (value and gradient) and its style gradient."""
-        crop = _crop(pixels, tile).clone().requires_grad_(True)
-        features = self.vgg(crop.contiguous(memory_format=torch.channels_last))
+        """Pass 2 for one tile: its content share (value and gradient) and its style gradient.
+        `traced`: this tile's crop and features with their graph, if pass 1 kept them."""
+        if traced is None:
+            crop = _crop(pixels, tile).clone().requires_grad_(True)
+            features = self.vgg(crop.contiguous(memory_format=torch.channels_last))
+        else:
+            crop, features = traced
         surrogate = crop.new_zeros(())
         for index, term in enumerate(self.terms):
             loss = term.loss

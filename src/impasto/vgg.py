@@ -228,10 +228,12 @@ class VGGFeatures(nn.Module):
         x = F.conv2d(x, conv.weight.float(), conv.bias.float(), padding=1)  # type: ignore[union-attr]
         return x.to(conv.weight.dtype)
 
-    def forward(self, rgb01: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, rgb01: torch.Tensor, until: str | None = None) -> dict[str, torch.Tensor]:
+        """The wanted layers' activations; with `until`, only those up to that layer (a tile's first
+        pass needs the style layers alone, and stopping there skips the deeper content layer's work)."""
         x = self._first_conv(rgb01)
         out: dict[str, torch.Tensor] = {"conv1_1": x} if "conv1_1" in self.layers else {}
-        for name in self.names[1:]:
+        for name in self.names[1 : self.names.index(until) + 1 if until else None]:
             x = self.net[name](x)
             if name in self.layers:
                 out[name] = x
