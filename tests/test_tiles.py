@@ -178,6 +178,7 @@ def test_the_progress_output_says_what_the_budget_chose(image_files, tmp_path, c
     assert main([*args, "--iterations", "2", "--tile-size", "64"]) == 0
     err = capsys.readouterr().err
     assert "scale 1/1 128x" in err and "tiles of 64 px, L-BFGS history 20" in err and "in 4 tiles" in err
+    assert "GiB of a " in err and "GiB budget" in err  # the estimate against the budget it was fitted to
     assert main([*args, "--iterations", "2"]) == 0
     assert "L-BFGS history" not in capsys.readouterr().err  # within the budget: nothing to say
 

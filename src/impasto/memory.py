@@ -62,7 +62,8 @@ class MemoryPlan:
     def describe(self) -> str:
         tiles = f"tiles of {self.tile} px" if self.tile else "untiled"
         stored = " (bf16)" if self.history_dtype == torch.bfloat16 else ""
-        return f"{tiles}, L-BFGS history {self.history}{stored}, ~{self.estimate / GIB:.1f} GiB"
+        within = f" of a {self.budget / GIB:.1f} GiB budget" if math.isfinite(self.budget) else ""
+        return f"{tiles}, L-BFGS history {self.history}{stored}, ~{self.estimate / GIB:.1f} GiB{within}"
 
 
 def available_bytes(device: torch.device) -> float:
