@@ -81,18 +81,15 @@ def available_bytes(device: torch.device) -> float:
     return float(pages * os.sysconf("SC_PAGE_SIZE")) / 2 if pages else 8.0 * GIB
 
 
-def default_budget(device: torch.device) -> float:
-    """A safe share of what is free: tiles only where the picture would crowd the machine, since
-    they cost time (a tiled scale repeats its forward pass, and each crop carries a halo)."""
-    return DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"]) * available_bytes(device)
-
-
 def budgets(max_memory_gib: float | None, device: torch.device) -> list[float]:
-    """Budgets in bytes to plan a scale within, in order: the user's alone; or the default share
-    and, for a picture that cannot fit it at all (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
+    """Budgets in bytes to plan a scale within, in order: the user's alone; or a safe share of what
+    is free (DEFAULT_SHARE: tiles only where the picture would crowd the machine, since they cost
+    time) and, for a picture that cannot fit it at all (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
     if max_memory_gib is not None:
         return [max_memory_gib * GIB]
-    return [default_budget(device), max(default_budget(device), STRETCH_SHARE * available_bytes(device))]
+    free = available_bytes(device)
+    share = DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
+    return [share * free, max(share, STRETCH_SHARE) * free]
 
 
 def plan_within(budgets: list[float], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
