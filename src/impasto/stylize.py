@@ -98,6 +98,7 @@ class _Painter:
         self.plan = _fitting_plan(cfg, self.content.size, self.vgg.min_side)
         sizes = [fit_size(self.content.size, s.longest) for s in self.plan]
         self.memory = _memory_plans(cfg, runtime, self.vgg, sizes)
+        self.budget_notes = [fit.describe() if fit.constrained else "" for fit in self.memory]  # for Progress
         self.tiles = [self._count_tiles(fit.tile, size) for fit, size in zip(self.memory, sizes)]  # for Progress
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
@@ -195,7 +196,7 @@ class _Painter:
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
             info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self.tiles[index],
-            self.memory[index].tile, self.memory[index].describe() if self.memory[index].constrained else "",
+            self.memory[index].tile, self.budget_notes[index],
         )  # fmt: skip
         return bool(self.callback(progress))
 
