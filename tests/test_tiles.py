@@ -25,15 +25,28 @@ TO_RELU5_1 = StyleConfig(
 )
 
 
-def _objectives(cfg: StyleConfig, content: Image.Image, styles: list[Image.Image], tile: int):
+def _objectives(cfg: StyleConfig, content: Image.Image, styles: list[Image.Image], tile: int, cut: str | None = None):
     vgg = frozen_network(cfg, resolve("cpu", "fp32"))
     controls = prepare(content, styles, cfg)
-    return (build_objective(cfg, vgg, controls, cfg.size), build_objective(cfg, vgg, controls, cfg.size, tile=tile))
+    whole = build_objective(cfg, vgg, controls, cfg.size)
+    return whole, build_objective(cfg, vgg, controls, cfg.size, tile=tile, cut=cut)
 
 
-@pytest.mark.parametrize(("masks", "style_loss"), [(False, "gram"), (True, "gram"), (False, "w2"), (True, "w2")])
-def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, masks, style_loss):
-    """Content, style (Grams or W2 moments, guided with content masks too) and TV: same loss and gradient in 9 tiles."""
+@pytest.mark.parametrize(
+    ("masks", "style_loss", "cut"),
+    [
+        (False, "gram", None),
+        (True, "gram", None),
+        (False, "w2", None),
+        (True, "w2", None),
+        (False, "gram", "pool1"),
+        (True, "gram", "pool2"),
+        (True, "w2", "pool3"),
+    ],
+)
+def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, masks, style_loss, cut):
+    """Content, style (Grams or W2 moments, guided with content masks too) and TV: same loss and gradient in 9
+    tiles, whether the whole network runs in tiles or only its layers up to a split (`cut`), the rest whole."""
     content = _gradient_photo(176, 132)
     options = dict(size=176, precision="fp32", style_loss=style_loss)
     styles = [style_image]
@@ -42,7 +55,7 @@ def test_tiled_value_and_gradient_equal_untiled(content_image, style_image, mask
         left[:, :90] = 255
         options["content_masks"] = [Image.fromarray(left), Image.fromarray(255 - left)]
         styles.append(_stripes(64, 64, colours=((10, 10, 200), (240, 240, 240))))
-    whole, tiled = _objectives(StyleConfig(**options).validate(), content, styles, tile=64)
+    whole, tiled = _objectives(StyleConfig(**options).validate(), content, styles, tile=64, cut=cut)
     pixels = torch.rand(1, 3, 132, 176, generator=torch.Generator().manual_seed(0))
     total, parts, grad = value_and_grad(whole, pixels)
     total_t, parts_t, grad_t = value_and_grad(tiled, pixels)

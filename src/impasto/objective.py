@@ -105,6 +105,7 @@ def build_objective(
     extra_terms: Sequence[Term] = (),
     tile: int | None = None,
     budget: float | None = None,
+    cut: str | None = None,
 ) -> Objective:
     """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
 
@@ -112,7 +113,8 @@ def build_objective(
     another tool's pixels); by default they are resized to `longest` times their scale factors.
     `extra_terms` are added as they are (e.g. video's temporal term on the pixels). With `tile`,
     targets and the objective are evaluated in tiles of that many pixels (tiles.py): same values,
-    bounded memory (`budget` bytes: the heap is trimmed between tiles only where needed).
+    bounded memory (`budget` bytes: the heap is trimmed between tiles only where needed); with `cut`,
+    only the layers up to it in tiles and the rest on the whole picture (TiledObjective).
     """
     device = next(vgg.parameters()).device
     pixels_of = pixels_of or resized_pixels(device, vgg.min_side)
@@ -139,7 +141,9 @@ def build_objective(
     if cfg.tv_weight:
         terms.append(Term("tv", None, cfg.tv_weight, TotalVariation()))
     terms += list(extra_terms)
-    return Objective(vgg, terms) if tile is None else TiledObjective(vgg, terms, tile, budget)  # type: ignore[return-value]
+    if tile is None:
+        return Objective(vgg, terms)
+    return TiledObjective(vgg, terms, tile, budget, cut)  # type: ignore[return-value]
 
 
 @torch.no_grad()

@@ -99,7 +99,7 @@ class _Painter:
         sizes = [fit_size(self.content.size, s.longest) for s in self.plan]
         self.memory = _memory_plans(cfg, runtime, self.vgg, sizes)
         self.budget_notes = [fit.describe() if fit.constrained else "" for fit in self.memory]  # for Progress
-        self.tiles = [self._count_tiles(fit.tile, size) for fit, size in zip(self.memory, sizes)]  # for Progress
+        self.tiles = [self._count_tiles(fit, size) for fit, size in zip(self.memory, sizes)]  # for Progress
         self.total_steps = sum(s.iterations for s in self.plan)
         self.trace: list[dict[str, float]] = []
         self.start = time.perf_counter()
@@ -149,7 +149,9 @@ class _Painter:
     def _paint_scale(
         self, index: int, scale: Scale, size: tuple[int, int], fit: memory.MemoryPlan, step_base: int
     ) -> LoopResult:
-        objective = build_objective(self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget)
+        objective = build_objective(
+            self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut
+        )
         self.scale_start = time.perf_counter()
         hook = functools.partial(self._hook, index, scale, size, step_base)
         loop = optimise_as(
@@ -182,8 +184,10 @@ class _Painter:
             work += later.iterations * w * h
         return work * per_pixel_step
 
-    def _count_tiles(self, tile: int | None, size: tuple[int, int]) -> int:
-        return 1 if tile is None else len(plan_tiles(size[1], size[0], tile, halo(self.vgg), self.vgg.min_side))
+    def _count_tiles(self, fit: memory.MemoryPlan, size: tuple[int, int]) -> int:
+        if fit.tile is None:
+            return 1
+        return len(plan_tiles(size[1], size[0], fit.tile, halo(self.vgg, fit.cut), self.vgg.min_side))
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
         elapsed = time.perf_counter() - self.start
@@ -212,7 +216,10 @@ def _memory_plans(
 ) -> list[memory.MemoryPlan]:
     """Tiles and L-BFGS history per scale, within the memory budget; checked for every scale before the run."""
     budgets = memory.budgets(cfg.max_memory, runtime.device)
-    options = dict(history=cfg.lbfgs_history, margin=halo(vgg), align=vgg.min_side, tile_size=cfg.tile_size)
+    splits = {cut: halo(vgg, cut) for cut in vgg.split_points()}
+    options = dict(
+        history=cfg.lbfgs_history, margin=halo(vgg), align=vgg.min_side, tile_size=cfg.tile_size, splits=splits
+    )
     return [memory.plan_within(budgets, size, runtime.dtype, **options) for size in sizes]
 
 

@@ -54,15 +54,16 @@ class Tile:
 
 
 def stride(layer: str) -> int:
-    """How many pixels one position of `layer` spans: 2 for every pooling before it."""
-    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer)])
+    """How many pixels one position of `layer` spans: 2 for every pooling up to it (its own included)."""
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
 
 
-def halo(vgg: VGGFeatures) -> int:
+def halo(vgg: VGGFeatures, until: str | None = None) -> int:
     """Pixels of context a crop needs around its interior: the receptive-field radius of the
-    deepest layer (a 3x3 conv at stride s adds s, a 2x2 pool adds s), rounded up to the pooling grid."""
+    deepest layer (or of `until`, where tiles stop: a 3x3 conv at stride s adds s, a 2x2 pool adds s),
+    rounded up to the pooling grid."""
     radius, step = 0, 1
-    for name in vgg.names:
+    for name in vgg.names[: vgg.names.index(until) + 1 if until else None]:
         if name.startswith(("conv", "pool")):
             radius += step
         if name.startswith("pool"):
@@ -134,6 +135,13 @@ Traced = tuple[torch.Tensor, dict[str, torch.Tensor]]
 """A crop that requires grad and its features, with the graph between them."""
 
 
+@dataclass
+class FirstPass:
+    sums: list[torch.Tensor]  # one per wanted triple
+    kept: Traced | None = None  # the last tile's graph, with keep_last
+    cut: torch.Tensor | None = None  # the whole picture's activations at the split, with `cut`
+
+
 @torch.no_grad()
 def gram_sums(
     vgg: VGGFeatures,
@@ -142,32 +150,46 @@ def gram_sums(
     wanted: Wanted,
     keep_last: bool = False,
     after_tile: Callable[[], None] = release_free_memory,
-) -> tuple[list[torch.Tensor], Traced | None]:
+    cut: str | None = None,
+) -> FirstPass:
     """Un-normalised (guided) Gram or moments sums over every tile's interior, one per wanted triple.
 
-    The network runs only as deep as the deepest wanted layer. With `keep_last`, the last tile runs
-    the whole network with its graph, returned so that pass 2 starts from it instead of repeating it.
+    The network runs only as deep as the deepest wanted layer, or to `cut`, whose activations are
+    then assembled from the tiles' interiors. With `keep_last`, the last tile runs with its graph
+    (to `cut`, or through the whole network), returned so that pass 2 starts from it.
     """
     sums: list[torch.Tensor | None] = [None] * len(wanted)
-    until = max((layer for layer, _, _ in wanted), key=LAYER_NAMES.index, default=None)
-    kept: Traced | None = None
+    until = cut or max((layer for layer, _, _ in wanted), key=LAYER_NAMES.index, default=None)
+    first = FirstPass([])
     for number, tile in enumerate(tiles, 1):
         if keep_last and number == len(tiles):
             crop = _crop(pixels, tile).clone().requires_grad_(True)
             with torch.enable_grad():
-                features = vgg(crop.contiguous(memory_format=torch.channels_last))
-            kept = (crop, features)
-        elif wanted:
+                features = vgg(crop.contiguous(memory_format=torch.channels_last), until=cut)
+            first.kept = (crop, features)
+        elif wanted or cut:
             features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last), until=until)
         else:
             continue
         for index, (layer, mask, with_mean) in enumerate(wanted):
             part, before = statistic_sum(features, layer, mask, with_mean, tile), sums[index]
             sums[index] = part if before is None else before + part
+        if cut:
+            first.cut = _assemble(first.cut, features[cut], tile, stride(cut), pixels.shape[-2:])
         del features
-        if kept is None:
+        if first.kept is None:
             after_tile()  # see HeapGuard
-    return sums, kept  # type: ignore[return-value]
+    first.sums = sums  # type: ignore[assignment]
+    return first
+
+
+def _assemble(whole: torch.Tensor | None, part: torch.Tensor, tile: Tile, s: int, size: torch.Size) -> torch.Tensor:
+    """Copy a crop's interior activations into the whole picture's map (made on the first tile)."""
+    if whole is None:
+        shape = (1, part.shape[1], size[0] // s, size[1] // s)
+        whole = part.new_empty(shape).contiguous(memory_format=torch.channels_last)
+    _region(whole, tile, s).copy_(_interior(part, tile, s).detach())
+    return whole
 
 
 def mass(layer: str, mask: torch.Tensor | None, height: int, width: int) -> float:
@@ -219,7 +241,7 @@ class Measure:
             reduce = moments if with_mean else gram_matrix
             return {layer: reduce(features[layer], masks[layer]) for layer in layers}
         wanted = [(layer, masks[layer], with_mean) for layer in layers]
-        sums, _ = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted)
+        sums = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted).sums
         height, width = pixels.shape[-2:]
         return {layer: g / mass(layer, m, height, width) for (layer, m, _), g in zip(wanted, sums)}
 
@@ -242,14 +264,27 @@ class HeapGuard:
 
 
 class TiledObjective:
-    """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient."""
+    """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient.
 
-    def __init__(self, vgg: VGGFeatures, terms: list[Term], tile: int, budget: float | None = None):
-        self.vgg, self.terms, self.tile, self.budget = vgg, terms, tile, budget
-        self.margin = halo(vgg)
-        self.style = [(i, t.layer, t.loss) for i, t in enumerate(terms) if isinstance(t.loss, StyleLoss) and t.layer]
-        for term in self.terms:
-            if term.layer is not None and not isinstance(term.loss, (ContentLoss, StyleLoss)):
+    With `cut` (a pooling layer, see VGGFeatures.split_points) only the network's layers up to it
+    run in tiles; the layers beyond it run once on the whole picture's activations there, which
+    pass 1 assembles from the tiles' interiors. Those deep layers hold most of the network's work
+    but little of its memory (their maps are 16-64x smaller), so a split evaluation repeats only
+    the shallow layers' forward and needs a halo only as wide as theirs.
+    """
+
+    def __init__(
+        self, vgg: VGGFeatures, terms: list[Term], tile: int, budget: float | None = None, cut: str | None = None
+    ):
+        self.vgg, self.terms, self.tile, self.budget, self.cut = vgg, terms, tile, budget, cut
+        self.margin = halo(vgg, cut)
+        depth = LAYER_NAMES.index(cut) if cut else len(LAYER_NAMES)
+        on_layers = [(i, t) for i, t in enumerate(terms) if t.layer is not None]
+        self.deep = [t for _, t in on_layers if LAYER_NAMES.index(t.layer) > depth]  # type: ignore[arg-type]
+        self.tiled = {i: t for i, t in on_layers if LAYER_NAMES.index(t.layer) <= depth}  # type: ignore[arg-type]
+        self.style = [(i, t.layer, t.loss) for i, t in self.tiled.items() if isinstance(t.loss, StyleLoss)]
+        for term in self.tiled.values():
+            if not isinstance(term.loss, (ContentLoss, StyleLoss)):
                 raise ImpastoError(f"the {term.kind} term cannot be evaluated in tiles")
 
     def tiles(self, pixels: torch.Tensor) -> list[Tile]:
@@ -264,10 +299,10 @@ class TiledObjective:
         guard = HeapGuard(self.budget, largest * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]))
         guard()  # what the optimiser freed between evaluations, before the first crop
         wanted = [(layer, loss.mask, loss.kind == "w2") for _, layer, loss in self.style]
-        sums, kept = gram_sums(self.vgg, pixels, tiles, wanted, keep_last=True, after_tile=guard)
+        first = gram_sums(self.vgg, pixels, tiles, wanted, keep_last=True, after_tile=guard, cut=self.cut)
         parts: dict[str, torch.Tensor] = {}
         slopes: dict[int, torch.Tensor] = {}
-        for (index, layer, loss), summed in zip(self.style, sums):
+        for (index, layer, loss), summed in zip(self.style, first.sums):
             norm = mass(layer, loss.mask, *pixels.shape[-2:])
             with torch.enable_grad():
                 stats = (summed / norm).requires_grad_(True)
@@ -278,8 +313,10 @@ class TiledObjective:
             slopes[index] = slope / norm
         grad = torch.zeros_like(pixels)
         with torch.enable_grad():  # also when called under no_grad for the value alone
+            beyond = self._deep_terms(first.cut, parts)
+            kept = first.kept
             for tile in reversed(tiles):  # the last tile first: pass 1 kept its graph
-                self._backward_tile(pixels, tile, slopes, parts, grad, kept)
+                self._backward_tile(pixels, tile, slopes, parts, grad, kept, beyond)
                 kept = None
                 # or the heap that tune_cpu keeps grows with each crop of another size, and with
                 # the optimiser's print-size vectors allocated between tiles' activations
@@ -289,6 +326,20 @@ class TiledObjective:
         parts = {kind: parts[kind] for kind in order if kind in parts}
         return sum(parts.values()), parts, grad  # type: ignore[return-value]
 
+    def _deep_terms(self, cut: torch.Tensor | None, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The terms beyond the cut, on the whole picture: their values, and their gradient with
+        respect to the activations at the cut (which pass 2 carries back through each tile)."""
+        if cut is None or not self.deep:
+            return None
+        assert self.cut is not None
+        cut.requires_grad_(True)
+        features = self.vgg.resume(cut, self.cut)
+        values = [(t.kind, t.weight * t.loss(features[t.layer])) for t in self.deep]  # type: ignore[index]
+        for kind, value in values:
+            _add(parts, kind, value.detach())
+        sum(v for _, v in values).backward()  # type: ignore[union-attr]
+        return cut.grad
+
     def _backward_tile(
         self,
         pixels: torch.Tensor,
@@ -297,27 +348,34 @@ class TiledObjective:
         parts: dict[str, torch.Tensor],
         grad: torch.Tensor,
         traced: Traced | None = None,
+        beyond: torch.Tensor | None = None,
     ) -> None:
-        """Pass 2 for one tile: its content share (value and gradient) and its style gradient.
+        """Pass 2 for one tile: its content share (value and gradient), its style gradient and, where
+        the network is split, the deep terms' gradient `beyond` at the cut over its interior.
         `traced`: this tile's crop and features with their graph, if pass 1 kept them."""
         if traced is None:
             crop = _crop(pixels, tile).clone().requires_grad_(True)
-            features = self.vgg(crop.contiguous(memory_format=torch.channels_last))
+            features = self.vgg(crop.contiguous(memory_format=torch.channels_last), until=self.cut)
         else:
             crop, features = traced
         surrogate = crop.new_zeros(())
-        for index, term in enumerate(self.terms):
+        for index, term in self.tiled.items():
             loss = term.loss
-            if isinstance(loss, ContentLoss) and term.layer is not None:
+            if isinstance(loss, ContentLoss):
                 s = stride(term.layer)
                 error = _interior(features[term.layer], tile, s).float() - _region(loss.target, tile, s)
                 share = term.weight * loss.scale * error.square().sum() / loss.target.numel()
                 surrogate = surrogate + share
                 _add(parts, term.kind, share.detach())
-            elif isinstance(loss, StyleLoss) and term.layer is not None:
+            elif isinstance(loss, StyleLoss):
                 summed = statistic_sum(features, term.layer, loss.mask, loss.kind == "w2", tile)
                 surrogate = surrogate + (summed * slopes[index]).sum()
-        surrogate.backward()
+        roots, slopes_at = [surrogate], [torch.ones_like(surrogate)]
+        if beyond is not None and self.cut is not None:
+            s = stride(self.cut)
+            roots.append(_interior(features[self.cut], tile, s))
+            slopes_at.append(_region(beyond, tile, s))
+        torch.autograd.backward(roots, slopes_at)
         assert crop.grad is not None
         grad[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1] += crop.grad
 

@@ -229,15 +229,27 @@ class VGGFeatures(nn.Module):
         return x.to(conv.weight.dtype)
 
     def forward(self, rgb01: torch.Tensor, until: str | None = None) -> dict[str, torch.Tensor]:
-        """The wanted layers' activations; with `until`, only those up to that layer (a tile's first
-        pass needs the style layers alone, and stopping there skips the deeper content layer's work)."""
+        """The wanted layers' activations; with `until`, only those up to that layer, and that layer's
+        own (a tile's first pass needs the style layers alone, or the activations where the network is
+        split: stopping there skips the deeper layers' work)."""
         x = self._first_conv(rgb01)
-        out: dict[str, torch.Tensor] = {"conv1_1": x} if "conv1_1" in self.layers else {}
-        for name in self.names[1 : self.names.index(until) + 1 if until else None]:
+        out: dict[str, torch.Tensor] = {"conv1_1": x} if "conv1_1" in self.layers or until == "conv1_1" else {}
+        return out | self.resume(x, "conv1_1", until)
+
+    def resume(self, x: torch.Tensor, after: str, until: str | None = None) -> dict[str, torch.Tensor]:
+        """Run on from the activations `x` of layer `after`: the wanted layers' activations beyond it
+        (and `until`'s own), as `forward` would give for the image that produced `x`."""
+        names = self.names[self.names.index(after) + 1 : self.names.index(until) + 1 if until else None]
+        out: dict[str, torch.Tensor] = {}
+        for name in names:
             x = self.net[name](x)
-            if name in self.layers:
+            if name in self.layers or name == until:
                 out[name] = x
         return out
+
+    def split_points(self) -> list[str]:
+        """Where the network may be split for tiles (tiles.py): after each pooling but the last layers'."""
+        return [name for name in self.names[:-1] if name.startswith("pool")]
 
 
 @torch.no_grad()
