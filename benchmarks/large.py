@@ -63,10 +63,11 @@ def main() -> None:
     tiled_options = {"tile_size": args.tile_size} if args.tile_size else {}
     if args.max_memory:
         tiled_options["max_memory"] = args.max_memory
+    label = f"tiled ({args.max_memory} GiB)" if args.max_memory else "tiled (default budget)"
     for side in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             saved = Path(folder) / "tiled.png"
-            runs = {"tiled (default budget)": stylization(side, options=tiled_options, save=str(saved), **images)}
+            runs = {label: stylization(side, options=tiled_options, save=str(saved), **images)}
             whole = Path(folder) / "untiled.png"
             if not args.no_untiled:
                 runs["untiled"] = stylization(side, options=UNTILED, save=str(whole), **images)
@@ -77,7 +78,7 @@ def main() -> None:
                     f"s/it per scale {pace}; full default run projected {m['projected']:.0f} s",
                     flush=True,
                 )
-            tiled_run = runs["tiled (default budget)"]
+            tiled_run = runs[label]
             if tiled_run["tile"]:
                 align = _pooling_grid(tiled_options)
                 ratio = seam_ratio(saved, tiled_run["tile"], align)
@@ -87,7 +88,7 @@ def main() -> None:
                     + (control if whole.exists() else "")
                 )
             if "untiled" in runs:
-                tiled, whole = runs["tiled (default budget)"], runs["untiled"]
+                tiled, whole = runs[label], runs["untiled"]
                 print(
                     f"{side:5d} px tiled / untiled: time {tiled['projected'] / whole['projected']:.2f}x, "
                     f"final scale {tiled['pace'][-1] / whole['pace'][-1]:.2f}x, "

@@ -6,7 +6,7 @@ history, the model's estimate), then per evaluation its seconds and the highest 
 it; the L-BFGS history fills one pair per accepted step, so the peak climbs until it is full:
 ask for at least history + 2 evaluations to see a full run's peak.
 
-    python benchmarks/memory_probe.py [--size 4096] [--max-memory 7.5] [--evaluations 10] [--history 20]
+    python benchmarks/memory_probe.py [--size 4096] [--max-memory 7.5] [--evaluations 10] [--history 20] [--no-split]
 
 Without --max-memory the default budget (a third of the memory free now; half for a picture that
 cannot fit a third) is used, as `impasto` would.
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import impasto
+from impasto import memory
 from impasto.runtime import tune_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,12 +56,15 @@ def main() -> None:
     parser.add_argument("--max-memory", type=float, help="GiB (default: the default budget)")
     parser.add_argument("--evaluations", type=int, default=10)
     parser.add_argument("--history", type=int, default=20, help="L-BFGS pairs asked for (the budget may cut them)")
+    parser.add_argument("--no-split", action="store_true", help="the whole network in tiles (the peer of a split plan)")
     parser.add_argument("--examples", type=Path, default=ROOT.parent / "shared" / "examples")
     args = parser.parse_args()
     content, style = args.examples / "tubingen.jpg", args.examples / "starry_night.jpg"
     if not content.is_file():
         raise SystemExit(f"memory_probe: {content} not found (the examples folder, ../shared/examples)")
     tune_cpu()
+    if args.no_split:
+        memory.SPLIT_TILE = 1 << 30  # no split is ever large enough
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the plan: tiles, history, estimate
     sampler = Sampler()
     sampler.start()

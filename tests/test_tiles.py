@@ -121,34 +121,72 @@ def test_memory_plan_tiles_only_over_the_budget_and_names_the_minimum():
         memory.plan((4096, 3072), bf16, 1.0 * memory.GIB, 20, 96, 16)
 
 
-def test_the_default_budget_stretches_only_for_a_picture_that_cannot_fit_it(monkeypatch):
-    """A third of the free RAM by default; a picture too large for any tile within it may take half;
+def test_tiles_split_the_network_where_its_deep_layers_fit_whole():
+    """The shallowest cut whose deep layers fit the budget whole beside a tile of SPLIT_TILE px and
+    SPLIT_HISTORY pairs; the whole network in tiles where none does; never below the budget."""
+    bf16, splits = torch.bfloat16, {"pool1": 8, "pool2": 16, "pool3": 32}
+    options = dict(history=20, margin=48, align=8, splits=splits)
+    at = {gib: memory.plan((2048, 1536), bf16, gib * memory.GIB, **options) for gib in (3.0, 3.5, 5.0)}
+    assert [at[g].cut for g in (3.0, 3.5, 5.0)] == [None, "pool2", "pool1"]  # 3.0: no split leaves 256 px tiles
+    for gib, fit in at.items():
+        assert fit.tile is not None and fit.estimate <= gib * memory.GIB
+        assert fit.cut is None or (fit.tile >= memory.SPLIT_TILE and fit.history >= memory.SPLIT_HISTORY)
+    assert "tiles of 360 px up to pool2, L-BFGS history 10 (bf16)" in at[3.5].describe()
+    whole = memory.plan((4096, 3072), bf16, 4.0 * memory.GIB, **options)  # no deep part fits beside a tile
+    assert whole.cut is None and whole.tile is not None and whole.estimate <= 4.0 * memory.GIB
+    assert memory.plan((2048, 1536), bf16, 3.5 * memory.GIB, 20, 48, 8).cut is None  # no splits offered
+    forced = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 48, 8, tile_size=128, splits=splits)
+    assert forced.tile == 128 and forced.cut == "pool1"
+
+
+def test_resuming_from_a_cut_gives_the_same_features():
+    vgg = frozen_network(StyleConfig(precision="fp32"), resolve("cpu", "fp32"))
+    pixels = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(3))
+    whole, shallow = vgg(pixels), vgg(pixels, until="pool2")
+    assert set(shallow) == {"relu1_1", "relu2_1", "pool2"} and vgg.split_points() == ["pool1", "pool2", "pool3"]
+    deep = vgg.resume(shallow["pool2"], "pool2")
+    assert set(deep) == {"relu3_1", "relu4_1", "relu4_2"}
+    for layer, features in deep.items():
+        assert torch.equal(features, whole[layer])
+
+
+def test_the_default_budget_is_frugal_for_cheap_plans_and_stretches_only_for_a_picture_that_cannot_fit(
+    monkeypatch,
+):
+    """On the CPU a sixth of the free RAM for plans that cost little (whole, or split tiles), a third for
+    tiles through the whole network; a picture too large for any tile within a third may take half;
     a budget the user gave is never stretched."""
     monkeypatch.setattr(memory, "available_bytes", lambda device: 24 * memory.GIB)
-    cpu, bf16, options = torch.device("cpu"), torch.bfloat16, dict(history=20, margin=48, align=16)
-    default, stretched = memory.budgets(None, cpu)
-    assert default == pytest.approx(8 * memory.GIB) and stretched == pytest.approx(12 * memory.GIB)
-    assert memory.plan_within([default, stretched], (4096, 3072), bf16, **options).budget == default
-    huge = memory.plan_within([default, stretched], (8192, 6144), bf16, **options)
-    assert huge.budget == stretched and huge.tile is not None and huge.estimate <= stretched
+    cpu, bf16 = torch.device("cpu"), torch.bfloat16
+    options = dict(history=20, margin=48, align=8, splits={"pool1": 8, "pool2": 16})
+    frugal, default, stretched = memory.budgets(None, cpu)
+    assert frugal == (4 * memory.GIB, True) and default == (8 * memory.GIB, False)
+    assert stretched == (12 * memory.GIB, False)
+    tiers = [frugal, default, stretched]
+    assert memory.plan_within(tiers, (1024, 768), bf16, **options).tile is None  # whole, within a sixth
+    split = memory.plan_within(tiers, (2048, 1536), bf16, **options)
+    assert split.budget == frugal.bytes and split.cut == "pool2" and split.estimate <= 4 * memory.GIB
+    tiled = memory.plan_within(tiers, (4096, 3072), bf16, **options)
+    assert tiled.budget == default.bytes and tiled.cut is None and tiled.tile is not None
+    huge = memory.plan_within(tiers, (8192, 6144), bf16, **options)
+    assert huge.budget == stretched.bytes and huge.tile is not None and huge.estimate <= stretched.bytes
     with pytest.raises(ImpastoError, match="a memory budget of 8.00 GiB is too small for a 8192x6144 picture"):
         memory.plan_within(memory.budgets(8.0, cpu), (8192, 6144), bf16, **options)
+    assert [b.cheap_only for b in memory.budgets(None, torch.device("cuda"))] == [False, False]  # a GPU: no frugal tier
 
 
 def test_tiles_trim_the_heap_only_when_the_next_tile_might_not_fit(monkeypatch):
-    from impasto import tiles
-
     trims: list[int] = []
     resident = {"now": 3 * memory.GIB}
-    monkeypatch.setattr(tiles, "release_free_memory", lambda: trims.append(resident["now"]))
-    monkeypatch.setattr(tiles, "resident_bytes", lambda: resident["now"])
-    guard = tiles.HeapGuard(budget=4 * memory.GIB, need=0.5 * memory.GIB)
+    monkeypatch.setattr(memory, "release_free_memory", lambda: trims.append(resident["now"]))
+    monkeypatch.setattr(memory, "resident_bytes", lambda: resident["now"])
+    guard = memory.HeapGuard(budget=4 * memory.GIB, need=0.5 * memory.GIB)
     guard()
     assert trims == []  # 3 + 0.5 GiB fits in 4
     resident["now"] = 3.6 * memory.GIB
     guard()
     assert trims == [resident["now"]]
-    tiles.HeapGuard(budget=None, need=0.0)()  # no budget (a caller of build_objective without one): always
+    memory.HeapGuard(budget=None, need=0.0)()  # no budget (a caller of build_objective without one): always
     assert len(trims) == 2
 
 
@@ -190,7 +228,8 @@ def test_the_progress_output_says_what_the_budget_chose(image_files, tmp_path, c
     args = [str(content), str(style), "-o", str(tmp_path / "out.png"), "--size", "128", "--scales", "1"]
     assert main([*args, "--iterations", "2", "--tile-size", "64"]) == 0
     err = capsys.readouterr().err
-    assert "scale 1/1 128x" in err and "tiles of 64 px, L-BFGS history 20" in err and "in 4 tiles" in err
+    # split: conv1_1..pool1 in tiles, the rest on the whole 64 x 48 map (it fits)
+    assert "scale 1/1 128x" in err and "tiles of 64 px up to pool1, L-BFGS history 20" in err and "in 4 tiles" in err
     assert "GiB of a " in err and "GiB budget" in err  # the estimate against the budget it was fitted to
     assert main([*args, "--iterations", "2"]) == 0
     assert "L-BFGS history" not in capsys.readouterr().err  # within the budget: nothing to say

@@ -67,7 +67,8 @@ class StyleConfig:
     """L-BFGS curvature pairs kept (fewer where max_memory asks for it)."""
     max_memory: float | None = None
     """Memory budget in GiB; over it a scale is evaluated in tiles (same result).
-    None: a third of the free RAM, half of a GPU's (memory.DEFAULT_SHARE)."""
+    None: on the CPU a sixth of the free RAM for plans that cost little time (whole, or split tiles),
+    a third for tiles through the whole network; half of a GPU's (memory.budgets)."""
     tile_size: int | None = None
     """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
     init: str = "content"

@@ -29,10 +29,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from .errors import ImpastoError
+from .runtime import release_free_memory, resident_bytes
 
 GIB = 1 << 30
 ACTIVATION_BYTES = {torch.bfloat16: 2000, torch.float32: 4000}
@@ -46,14 +48,19 @@ MIN_HISTORY = 5
 DEFAULT_SHARE = {"cuda": 0.5, "cpu": 1 / 3}
 """The automatic budget: this share of the memory free when the run starts. A third on the CPU
 (other programs share the RAM, and swapping would cost far more than tiles): 4096x3072 then runs
-under 8 GiB on a 24 GiB machine, and 2048x1536 whole with a shorter bf16 history (its final loss
-within 0.5% of 20 float32 pairs', docs/speed.md). Half of a GPU, whose memory nothing else needs."""
+under 8 GiB on a 24 GiB machine. Half of a GPU, whose memory nothing else needs."""
+FRUGAL_SHARE = {"cpu": 1 / 6}
+"""On the CPU, a plan that costs little time keeps to this share (2048x1536 then runs in split tiles
+in ~3.3 GiB at 1.06x the time, rather than whole in ~7 GiB). Not on a GPU, where nothing else needs
+the memory."""
 STRETCH_SHARE = 0.5
 """What the automatic budget may grow to for a picture that cannot fit the default share at all."""
 MIN_TILE = 128
-DEEP_SHARE = {"pool1": 0.45, "pool2": 0.3, "pool3": 0.15}
+DEEP_SHARE = {"pool1": 0.45, "pool2": 0.3}
 """Activations beyond each cut per pixel of the picture, as a share of ACTIVATION_BYTES (measured at
-2048x1536, docs/speed.md: 830, 520 and 250 bytes against 1880 for the whole network to relu4_2)."""
+2048x1536, docs/speed.md: 830 and 520 bytes against 1880 for the whole network to relu4_2). Not
+pool3: a split there saves little work (pass 1 skips conv4_1 alone) and at 4096x3072 ran no faster
+than the whole network in tiles, in more memory."""
 SPLIT_TILE = 256
 """Split tiles have narrow halos (16 px at pool2), so small ones cost little: 30 tiles of 368 px ran
 an evaluation at 2048x1536 as fast as 12 of 528."""
@@ -99,25 +106,38 @@ def available_bytes(device: torch.device) -> float:
     return float(pages * os.sysconf("SC_PAGE_SIZE")) / 2 if pages else 8.0 * GIB
 
 
-def budgets(max_memory_gib: float | None, device: torch.device) -> list[float]:
-    """Budgets in bytes to plan a scale within, in order: the user's alone; or a safe share of what
-    is free (DEFAULT_SHARE: tiles only where the picture would crowd the machine, since they cost
-    time) and, for a picture that cannot fit it at all (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
+class Budget(NamedTuple):
+    bytes: float
+    cheap_only: bool = False  # only a plan that costs little time: untiled, or split tiles
+
+
+def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
+    """Budgets to plan a scale within, in order: the user's alone; or shares of what is free. On the
+    CPU first FRUGAL_SHARE for the plans that cost little time (the whole picture, or split tiles at
+    about 1.07x), then DEFAULT_SHARE for any (tiles through the whole network cost 1.3x or more,
+    worth it only where the picture would crowd the machine) and, for a picture that cannot fit even
+    that (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
     if max_memory_gib is not None:
-        return [max_memory_gib * GIB]
+        return [Budget(max_memory_gib * GIB)]
     free = available_bytes(device)
     share = DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
-    return [share * free, max(share, STRETCH_SHARE) * free]
+    frugal = [Budget(FRUGAL_SHARE[device.type] * free, True)] if device.type in FRUGAL_SHARE else []
+    return [*frugal, Budget(share * free), Budget(max(share, STRETCH_SHARE) * free)]
 
 
-def plan_within(budgets: list[float], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
-    """`plan` within the first budget that one tile fits; the last one's error if none does."""
+def deep_bytes(cut: str, dtype: torch.dtype, pixels: int) -> float:
+    """The model's bytes for the activations beyond a cut over a whole picture of `pixels`."""
+    return DEEP_SHARE.get(cut, 1.0) * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]) * pixels
+
+
+def plan_within(budgets: list[Budget], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
+    """`plan` within the first budget that fits a plan of its kind; the last one's error if none does."""
     for budget in budgets[:-1]:
         try:
-            return plan(size, dtype, budget, **options)
+            return plan(size, dtype, budget.bytes, cheap_only=budget.cheap_only, **options)
         except ImpastoError:
             continue
-    return plan(size, dtype, budgets[-1], **options)
+    return plan(size, dtype, budgets[-1].bytes, cheap_only=budgets[-1].cheap_only, **options)
 
 
 def plan(
@@ -129,37 +149,41 @@ def plan(
     align: int,
     tile_size: int | None = None,
     splits: Mapping[str, int] | None = None,
+    cheap_only: bool = False,
 ) -> MemoryPlan:
     """Tiles and history for a width x height picture within `budget` bytes (see the module docstring).
-    `margin`: the halo of tiles through the whole network; `splits`: the halo of each cut, shallowest first."""
+    `margin`: the halo of tiles through the whole network; `splits`: the halo of each cut, shallowest first;
+    `cheap_only`: refuse (ImpastoError) rather than run the whole network in tiles."""
     width, height = size
     pixels = width * height
     per_pixel = ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32])
     fixed = BASE_BYTES + STATE_BYTES * pixels
-    cuts = [(cut, halo, DEEP_SHARE.get(cut, 1.0) * per_pixel * pixels) for cut, halo in (splits or {}).items()]
+    cuts = [(cut, halo, deep_bytes(cut, dtype, pixels)) for cut, halo in (splits or {}).items() if cut in DEEP_SHARE]
     if tile_size is not None:  # the user's choice: only the history (and the split) is sized by the budget
         tile = tile_size if max(width, height) > tile_size else None
         for cut, halo, deep in [*cuts, (None, margin, 0.0)] if tile else [(None, margin, 0.0)]:
             crop = pixels if tile is None else min(pixels, (tile + 2 * halo) ** 2)
             fit = _history_plan(tile, fixed + deep + per_pixel * crop, budget, pixels, history, cut)
-            if fit.estimate <= budget or cut is None:
+            if cut is None or (fit.estimate <= budget and fit.history >= min(history, SPLIT_HISTORY)):
                 return fit
     untiled = _history_plan(None, fixed + per_pixel * pixels, budget, pixels, history)
     if untiled.estimate <= budget:
         return untiled
     for cut, halo, deep in cuts:
-        fit = _tiled_plan(fixed + deep, budget, pixels, history, per_pixel, halo, align, cut, SPLIT_HISTORY)
-        if fit is not None and fit.tile >= SPLIT_TILE:  # type: ignore[operator]
-            return fit
-    fit = _tiled_plan(fixed, budget, pixels, history, per_pixel, margin, align, None)
-    if fit is None:
+        split = _tiled_plan(fixed + deep, budget, pixels, history, per_pixel, halo, align, cut, SPLIT_HISTORY)
+        if split is not None and split.tile is not None and split.tile >= SPLIT_TILE:
+            return split
+    if cheap_only:
+        raise ImpastoError(f"no untiled or split plan fits {budget / GIB:.2f} GiB")
+    tiled = _tiled_plan(fixed, budget, pixels, history, per_pixel, margin, align, None)
+    if tiled is None:
         least = HISTORY_BYTES[NARROW] * pixels * min(history, MIN_HISTORY)
         need = fixed + least + per_pixel * (MIN_TILE + 2 * margin) ** 2
         raise ImpastoError(
             f"a memory budget of {budget / GIB:.2f} GiB is too small for a {width}x{height} picture: "
             f"one tile needs at least {math.ceil(need / GIB * 100) / 100:.2f} GiB (--max-memory)"
         )
-    return fit
+    return tiled
 
 
 def _tiled_plan(
@@ -200,3 +224,21 @@ def _pairs(room: float, pixels: int, history: int, dtype: torch.dtype) -> int:
     """As many L-BFGS pairs as fit in `room` bytes, between MIN_HISTORY and the asked-for history."""
     fitting = int(room // (HISTORY_BYTES[dtype] * pixels)) if room > 0 else 0
     return max(min(history, MIN_HISTORY), min(history, fitting))
+
+
+class HeapGuard:
+    """Trims the heap between tiles only where the next tile might not fit the budget otherwise.
+
+    Crops of different sizes fragment the heap (see runtime.release_free_memory), but a trim after
+    every tile makes the next tile fault all its pages back in. So after a tile, the heap is trimmed
+    only if the resident size plus one crop's activations (memory.py's model) would pass `budget`
+    bytes; with no budget, always.
+    """
+
+    def __init__(self, budget: float | None, need: float):
+        self.budget, self.need = budget, need
+
+    def __call__(self, need: float | None = None) -> None:
+        """Before the next crop (or before `need` bytes of something else: a split's deep layers)."""
+        if self.budget is None or resident_bytes() + (self.need if need is None else need) > self.budget:
+            release_free_memory()

@@ -11,6 +11,9 @@ whole picture (the zero padding at the crop's edge never reaches them).
   Pass 2 back-propagates each tile against that fixed dL/dG: the gradient of <dL/dG, G_tile>
   with respect to the tile's features is the tile's share of the true gradient, and shares add.
 * Terms on the pixels (total variation, video's temporal term) are cheap: evaluated whole.
+* Split (`cut`): only the layers up to a pooling need run in tiles. Pass 1 also assembles the
+  whole picture's activations there from the interiors; the deeper layers run on them once, whole,
+  and their gradient at the cut joins each tile's pass 2 over its interior.
 
 Pass 2 adds each crop's gradient, halo included, into the picture's gradient: a halo pixel's
 influence on a neighbour's interior is counted in that neighbour's tile and only there.
@@ -28,8 +31,8 @@ import torch
 from .errors import ImpastoError
 from .guided import fit_mask
 from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, moment_sums, moments
-from .memory import ACTIVATION_BYTES
-from .runtime import release_free_memory, resident_bytes
+from .memory import ACTIVATION_BYTES, HeapGuard, deep_bytes
+from .runtime import release_free_memory
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
 if TYPE_CHECKING:
@@ -246,23 +249,6 @@ class Measure:
         return {layer: g / mass(layer, m, height, width) for (layer, m, _), g in zip(wanted, sums)}
 
 
-class HeapGuard:
-    """Trims the heap between tiles only where the next tile might not fit the budget otherwise.
-
-    Crops of different sizes fragment the heap (see runtime.release_free_memory), but a trim after
-    every tile makes the next tile fault all its pages back in. So after a tile, the heap is trimmed
-    only if the resident size plus one crop's activations (memory.py's model) would pass `budget`
-    bytes; with no budget, always.
-    """
-
-    def __init__(self, budget: float | None, need: float):
-        self.budget, self.need = budget, need
-
-    def __call__(self) -> None:
-        if self.budget is None or resident_bytes() + self.need > self.budget:
-            release_free_memory()
-
-
 class TiledObjective:
     """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient.
 
@@ -279,11 +265,11 @@ class TiledObjective:
         self.vgg, self.terms, self.tile, self.budget, self.cut = vgg, terms, tile, budget, cut
         self.margin = halo(vgg, cut)
         depth = LAYER_NAMES.index(cut) if cut else len(LAYER_NAMES)
-        on_layers = [(i, t) for i, t in enumerate(terms) if t.layer is not None]
-        self.deep = [t for _, t in on_layers if LAYER_NAMES.index(t.layer) > depth]  # type: ignore[arg-type]
-        self.tiled = {i: t for i, t in on_layers if LAYER_NAMES.index(t.layer) <= depth}  # type: ignore[arg-type]
-        self.style = [(i, t.layer, t.loss) for i, t in self.tiled.items() if isinstance(t.loss, StyleLoss)]
-        for term in self.tiled.values():
+        on_layers = [(i, t.layer, t) for i, t in enumerate(terms) if t.layer is not None]
+        self.deep = [(layer, t) for _, layer, t in on_layers if LAYER_NAMES.index(layer) > depth]
+        self.tiled = {i: (layer, t) for i, layer, t in on_layers if LAYER_NAMES.index(layer) <= depth}
+        self.style = [(i, layer, t.loss) for i, (layer, t) in self.tiled.items() if isinstance(t.loss, StyleLoss)]
+        for _, term in self.tiled.values():
             if not isinstance(term.loss, (ContentLoss, StyleLoss)):
                 raise ImpastoError(f"the {term.kind} term cannot be evaluated in tiles")
 
@@ -313,7 +299,7 @@ class TiledObjective:
             slopes[index] = slope / norm
         grad = torch.zeros_like(pixels)
         with torch.enable_grad():  # also when called under no_grad for the value alone
-            beyond = self._deep_terms(first.cut, parts)
+            beyond = self._deep_terms(first.cut, parts, guard)
             kept = first.kept
             for tile in reversed(tiles):  # the last tile first: pass 1 kept its graph
                 self._backward_tile(pixels, tile, slopes, parts, grad, kept, beyond)
@@ -326,15 +312,18 @@ class TiledObjective:
         parts = {kind: parts[kind] for kind in order if kind in parts}
         return sum(parts.values()), parts, grad  # type: ignore[return-value]
 
-    def _deep_terms(self, cut: torch.Tensor | None, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    def _deep_terms(
+        self, cut: torch.Tensor | None, parts: dict[str, torch.Tensor], guard: HeapGuard
+    ) -> torch.Tensor | None:
         """The terms beyond the cut, on the whole picture: their values, and their gradient with
         respect to the activations at the cut (which pass 2 carries back through each tile)."""
         if cut is None or not self.deep:
             return None
         assert self.cut is not None
+        guard(deep_bytes(self.cut, cut.dtype, cut.shape[-2] * cut.shape[-1] * stride(self.cut) ** 2))
         cut.requires_grad_(True)
         features = self.vgg.resume(cut, self.cut)
-        values = [(t.kind, t.weight * t.loss(features[t.layer])) for t in self.deep]  # type: ignore[index]
+        values = [(t.kind, t.weight * t.loss(features[layer])) for layer, t in self.deep]
         for kind, value in values:
             _add(parts, kind, value.detach())
         sum(v for _, v in values).backward()  # type: ignore[union-attr]
@@ -359,16 +348,16 @@ class TiledObjective:
         else:
             crop, features = traced
         surrogate = crop.new_zeros(())
-        for index, term in self.tiled.items():
+        for index, (layer, term) in self.tiled.items():
             loss = term.loss
             if isinstance(loss, ContentLoss):
-                s = stride(term.layer)
-                error = _interior(features[term.layer], tile, s).float() - _region(loss.target, tile, s)
+                s = stride(layer)
+                error = _interior(features[layer], tile, s).float() - _region(loss.target, tile, s)
                 share = term.weight * loss.scale * error.square().sum() / loss.target.numel()
                 surrogate = surrogate + share
                 _add(parts, term.kind, share.detach())
             elif isinstance(loss, StyleLoss):
-                summed = statistic_sum(features, term.layer, loss.mask, loss.kind == "w2", tile)
+                summed = statistic_sum(features, layer, loss.mask, loss.kind == "w2", tile)
                 surrogate = surrogate + (summed * slopes[index]).sum()
         roots, slopes_at = [surrogate], [torch.ones_like(surrogate)]
         if beyond is not None and self.cut is not None:
