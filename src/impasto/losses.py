@@ -51,6 +51,30 @@ class _Gram(torch.autograd.Function):
         return torch.bmm(x, sym), None
 
 
+class _GramPullback(torch.autograd.Function):
+    """A zero whose gradient with respect to X is that of <S, X^T X> for a fixed S: X (S + S^T).
+
+    Where the slope S of a loss with respect to a Gram is already known (tiles' pass 2), the Gram's
+    value is not needed again, only this gradient: skipping the forward product saves its float32
+    copy of the activations and the product itself.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, slope)
+        return x.new_zeros((), dtype=torch.float32)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        x, slope = ctx.saved_tensors
+        return torch.bmm(x, ((slope + slope.transpose(1, 2)) * grad).to(x.dtype)), None
+
+
+def gram_pullback(x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """Back-propagating this zero gives X's share of d<slope, X^T X>: see _GramPullback."""
+    return _GramPullback.apply(x, slope)
+
+
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Channel correlations, location-free: G = F F^T / (number of positions), in float32.
 

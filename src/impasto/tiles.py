@@ -30,7 +30,7 @@ import torch
 
 from .errors import ImpastoError
 from .guided import fit_mask
-from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, moment_sums, moments
+from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, gram_pullback, moment_sums, moments
 from .memory import ACTIVATION_BYTES, HeapGuard, deep_bytes
 from .runtime import release_free_memory
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
@@ -61,17 +61,23 @@ def stride(layer: str) -> int:
     return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
 
 
+def grid(vgg: VGGFeatures, until: str | None = None) -> int:
+    """The pixel grid tile origins keep to, so that a crop pools as the whole picture does: every
+    pooling of the network, or only those up to `until` where tiles stop there."""
+    return stride(until) if until else vgg.min_side
+
+
 def halo(vgg: VGGFeatures, until: str | None = None) -> int:
     """Pixels of context a crop needs around its interior: the receptive-field radius of the
     deepest layer (or of `until`, where tiles stop: a 3x3 conv at stride s adds s, a 2x2 pool adds s),
-    rounded up to the pooling grid."""
+    rounded up to the grid."""
     radius, step = 0, 1
     for name in vgg.names[: vgg.names.index(until) + 1 if until else None]:
         if name.startswith(("conv", "pool")):
             radius += step
         if name.startswith("pool"):
             step *= 2
-    align = vgg.min_side
+    align = grid(vgg, until)
     return math.ceil(radius / align) * align
 
 
@@ -129,9 +135,26 @@ def statistic_sum(
     features: dict[str, torch.Tensor], layer: str, mask: torch.Tensor | None, with_mean: bool, tile: Tile
 ) -> torch.Tensor:
     """One tile interior's un-normalised (guided) Gram X^T X, or with_mean its moments matrix's sums."""
-    x = _positions(features[layer])
-    weights = _weights(features[layer], mask, tile, stride(layer))
+    x, weights = _positions(features[layer]), _weights(features[layer], mask, tile, stride(layer))
     return moment_sums(x, weights) if with_mean else _Gram.apply(x * weights.to(x.dtype), 1.0)
+
+
+def statistic_pullback(
+    features: dict[str, torch.Tensor],
+    layer: str,
+    mask: torch.Tensor | None,
+    with_mean: bool,
+    tile: Tile,
+    slope: torch.Tensor,
+) -> torch.Tensor:
+    """A scalar whose gradient is that of <slope, statistic_sum(...)>, without forming the Gram (pass 2)."""
+    x, weights = _positions(features[layer]), _weights(features[layer], mask, tile, stride(layer))
+    weighted = x * weights.to(x.dtype)
+    if not with_mean:
+        return gram_pullback(weighted, slope)
+    c = x.shape[-1]  # moments [[G, m], [m^T, mass]]: G's slope as above, m's is linear, the mass fixed
+    mean = (weighted.float() * weights).sum(1)
+    return gram_pullback(weighted, slope[:, :c, :c]) + ((slope[:, :c, c] + slope[:, c, :c]) * mean).sum()
 
 
 Traced = tuple[torch.Tensor, dict[str, torch.Tensor]]
@@ -274,7 +297,7 @@ class TiledObjective:
                 raise ImpastoError(f"the {term.kind} term cannot be evaluated in tiles")
 
     def tiles(self, pixels: torch.Tensor) -> list[Tile]:
-        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, self.vgg.min_side)
+        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, grid(self.vgg, self.cut))
 
     def value_and_grad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Total, parts and d total / d pixels, in two passes over the tiles."""
@@ -357,8 +380,8 @@ class TiledObjective:
                 surrogate = surrogate + share
                 _add(parts, term.kind, share.detach())
             elif isinstance(loss, StyleLoss):
-                summed = statistic_sum(features, layer, loss.mask, loss.kind == "w2", tile)
-                surrogate = surrogate + (summed * slopes[index]).sum()
+                pullback = statistic_pullback(features, layer, loss.mask, loss.kind == "w2", tile, slopes[index])
+                surrogate = surrogate + pullback
         roots, slopes_at = [surrogate], [torch.ones_like(surrogate)]
         if beyond is not None and self.cut is not None:
             s = stride(self.cut)
