@@ -8,8 +8,9 @@ ask for at least history + 2 evaluations to see a full run's peak.
 
     python benchmarks/memory_probe.py [--size 4096] [--max-memory 7.5] [--evaluations 10] [--history 20] [--no-split]
 
-Without --max-memory the default budget (a third of the memory free now; half for a picture that
-cannot fit a third) is used, as `impasto` would.
+Without --max-memory the default budgets (memory.budgets: a sixth of the memory free now for the
+whole picture or split tiles, a third for tiles through the whole network, half for a picture that
+cannot fit a third) are used, as `impasto` would.
 """
 
 from __future__ import annotations

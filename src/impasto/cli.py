@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("max_memory"),
         metavar="GIB",
         help="memory budget in GiB; larger pictures are evaluated in tiles, with the same result "
-        "(default: a sixth of the free RAM where split tiles cost ~7%%, a third for slower tiles; "
+        "(default: a sixth of the free RAM for the whole picture or split tiles, a third for slower tiles; "
         "half of a GPU's)",
     )
     g.add_argument(

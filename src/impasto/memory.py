@@ -51,7 +51,7 @@ DEFAULT_SHARE = {"cuda": 0.5, "cpu": 1 / 3}
 under 8 GiB on a 24 GiB machine. Half of a GPU, whose memory nothing else needs."""
 FRUGAL_SHARE = {"cpu": 1 / 6}
 """On the CPU, a plan that costs little time keeps to this share (2048x1536 then runs in split tiles
-in ~3.3 GiB at 1.06x the time, rather than whole in ~7 GiB). Not on a GPU, where nothing else needs
+in 3.3 GiB at 1.17x the time end to end, rather than whole in 7.7 GiB). Not on a GPU, where nothing else needs
 the memory."""
 STRETCH_SHARE = 0.5
 """What the automatic budget may grow to for a picture that cannot fit the default share at all."""
@@ -114,7 +114,7 @@ class Budget(NamedTuple):
 def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
     """Budgets to plan a scale within, in order: the user's alone; or shares of what is free. On the
     CPU first FRUGAL_SHARE for the plans that cost little time (the whole picture, or split tiles at
-    about 1.07x), then DEFAULT_SHARE for any (tiles through the whole network cost 1.3x or more,
+    about 1.26x per evaluation), then DEFAULT_SHARE for any (tiles through the whole network cost 1.3x or more,
     worth it only where the picture would crowd the machine) and, for a picture that cannot fit even
     that (8192x6144 on a 24 GiB machine), STRETCH_SHARE."""
     if max_memory_gib is not None:
