@@ -277,9 +277,9 @@ class TiledObjective:
 
     With `cut` (a pooling layer, see VGGFeatures.split_points) only the network's layers up to it
     run in tiles; the layers beyond it run once on the whole picture's activations there, which
-    pass 1 assembles from the tiles' interiors. Those deep layers hold most of the network's work
-    but little of its memory (their maps are 16-64x smaller), so a split evaluation repeats only
-    the shallow layers' forward and needs a halo only as wide as theirs.
+    pass 1 assembles from the tiles' interiors. Beyond pool2 lie two thirds of the network's
+    arithmetic but a quarter of its activations (their maps are 16-64x smaller), so a split
+    evaluation repeats only the shallow layers' forward and needs a halo only as wide as theirs.
     """
 
     def __init__(
