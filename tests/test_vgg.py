@@ -117,3 +117,27 @@ def test_gradients_reach_only_the_pixels(caffe, rgb, dtype) -> None:
     assert pixels.grad is not None and pixels.grad.abs().sum() > 0
     params = list(net.parameters())
     assert params and all(not p.requires_grad and p.grad is None for p in params)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_conv_relu_gives_the_same_activations_and_gradient(caffe, rgb, dtype, monkeypatch) -> None:
+    """On the CPU each conv + ReLU pair runs as one oneDNN call (vgg._ConvReLU): the pair's activations and
+    gradient, to float rounding (oneDNN may pick another algorithm for a shape: 5e-7 relative at relu5_1)."""
+    net = VGGFeatures(caffe, REQUESTED).to(dtype=dtype).to(memory_format=torch.channels_last)
+
+    def run() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        pixels = rgb.clone().requires_grad_(True)
+        out = net(pixels.contiguous(memory_format=torch.channels_last))
+        sum(v.float().square().mean() for v in out.values()).backward()  # type: ignore[union-attr]
+        assert pixels.grad is not None
+        return {k: v.detach() for k, v in out.items()}, pixels.grad
+
+    fused, fused_grad = run()
+    monkeypatch.setattr(VGGFeatures, "_fusable", lambda *args: False)
+    plain, plain_grad = run()
+    tolerance = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
+    assert fused.keys() == plain.keys()
+    for layer in plain:
+        scale = float(plain[layer].float().abs().max())
+        torch.testing.assert_close(fused[layer].float() / scale, plain[layer].float() / scale, **tolerance)
+    torch.testing.assert_close(fused_grad, plain_grad, rtol=1e-4, atol=1e-4 * float(plain_grad.abs().max()))

