@@ -51,7 +51,7 @@ DEFAULT_SHARE = {"cuda": 0.5, "cpu": 1 / 3}
 under 8 GiB on a 24 GiB machine. Half of a GPU, whose memory nothing else needs."""
 FRUGAL_SHARE = {"cpu": 1 / 6}
 """On the CPU, a plan that costs little time keeps to this share (2048x1536 then runs in split tiles
-in 3.3 GiB at 1.17x the time end to end, rather than whole in 7.7 GiB). Not on a GPU, where nothing else needs
+in 3.3 GiB at 1.07x the time end to end, rather than whole in 8.4 GiB). Not on a GPU, where nothing else needs
 the memory."""
 STRETCH_SHARE = 0.5
 """What the automatic budget may grow to for a picture that cannot fit the default share at all."""
