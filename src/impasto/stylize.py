@@ -26,7 +26,7 @@ from .objective import Objective, build_objective, evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
 from .runtime import Runtime, resolve
-from .tiles import grid, halo, plan_tiles
+from .tiles import halo, network_tiles
 from .vgg import VGGFeatures
 
 log = logging.getLogger("impasto")
@@ -187,7 +187,7 @@ class _Painter:
     def _count_tiles(self, fit: memory.MemoryPlan, size: tuple[int, int]) -> int:
         if fit.tile is None:
             return 1
-        return len(plan_tiles(size[1], size[0], fit.tile, halo(self.vgg, fit.cut), grid(self.vgg, fit.cut)))
+        return len(network_tiles(self.vgg, size[1], size[0], fit.tile, fit.cut))
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
         elapsed = time.perf_counter() - self.start

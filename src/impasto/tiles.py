@@ -100,6 +100,11 @@ def plan_tiles(height: int, width: int, tile: int, margin: int, align: int) -> l
     ]
 
 
+def network_tiles(vgg: VGGFeatures, height: int, width: int, tile: int, cut: str | None = None) -> list[Tile]:
+    """The tiles of a picture for `vgg` run up to `cut` (or whole) in tiles: halo and grid to match."""
+    return plan_tiles(height, width, tile, halo(vgg, cut), grid(vgg, cut))
+
+
 def _interior(features: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
     """The rows and columns of a crop's feature map that lie in the tile's interior."""
     return features[
@@ -230,12 +235,12 @@ class Measure:
     """Targets of an image without a graph, whole or (with `tile`) tile by tile in bounded memory."""
 
     def __init__(self, vgg: VGGFeatures, tile: int | None):
-        self.vgg, self.tile, self.margin = vgg, tile, halo(vgg)
+        self.vgg, self.tile = vgg, tile
         self.device = next(vgg.parameters()).device
 
     def _tiles(self, pixels: torch.Tensor) -> list[Tile]:
         assert self.tile is not None
-        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, self.vgg.min_side)
+        return network_tiles(self.vgg, pixels.shape[-2], pixels.shape[-1], self.tile)
 
     def shapes(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Each layer's H x W for this image: every 2x2 pooling floors the size by half."""
@@ -286,7 +291,6 @@ class TiledObjective:
         self, vgg: VGGFeatures, terms: list[Term], tile: int, budget: float | None = None, cut: str | None = None
     ):
         self.vgg, self.terms, self.tile, self.budget, self.cut = vgg, terms, tile, budget, cut
-        self.margin = halo(vgg, cut)
         depth = LAYER_NAMES.index(cut) if cut else len(LAYER_NAMES)
         on_layers = [(i, t.layer, t) for i, t in enumerate(terms) if t.layer is not None]
         self.deep = [(layer, t) for _, layer, t in on_layers if LAYER_NAMES.index(layer) > depth]
@@ -297,7 +301,7 @@ class TiledObjective:
                 raise ImpastoError(f"the {term.kind} term cannot be evaluated in tiles")
 
     def tiles(self, pixels: torch.Tensor) -> list[Tile]:
-        return plan_tiles(pixels.shape[-2], pixels.shape[-1], self.tile, self.margin, grid(self.vgg, self.cut))
+        return network_tiles(self.vgg, pixels.shape[-2], pixels.shape[-1], self.tile, self.cut)
 
     def value_and_grad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Total, parts and d total / d pixels, in two passes over the tiles."""

@@ -255,7 +255,8 @@ class VGGFeatures(nn.Module):
 
     def _fusable(self, name: str, following: Sequence[str], until: str | None) -> bool:
         """A convolution whose own output nobody asked for, followed by its ReLU."""
-        return name.startswith("conv") and name not in self.layers and name != until and bool(following)
+        relu = bool(following) and following[0].startswith("relu")
+        return name.startswith("conv") and name not in self.layers and name != until and relu
 
     def split_points(self) -> list[str]:
         """Where the network may be split for tiles (tiles.py): after each pooling but the last layers'."""
