@@ -12,6 +12,10 @@ figure is already in the set). Each pair is rendered in its own process at the d
 * style: Gram distance to the painting at held-out layers relu1_2, relu2_2, relu3_4, relu4_4
   (none in the style loss), per layer mean squared Gram difference / the painting Gram's mean
   square, averaged over the four layers;
+* self: the same distance from the painting's own halves (left, right, top, bottom, at the same
+  scale) to the whole painting, and `x self` = style / self. A yardstick that no collage sets:
+  a result made of nothing but the painting's strokes, without its layout, is about this far;
+  a result much closer than that has reproduced the painting's composition (docs/quality.md);
 * seconds (the run itself, weights loaded) and peak memory (the child's own VmHWM).
 
 A contact sheet (photo | painting | result per row, labelled) goes to --out. Timings on a shared
@@ -108,6 +112,7 @@ class Row:
     ssim: float
     feat: float
     style: float
+    self: float
     seconds: float
     peak_mib: float
 
@@ -127,20 +132,31 @@ class Judge:
 
         return self.features(self.vgg, pil_to_tensor(image))
 
-    def measure(self, photo: Image.Image, painting: Image.Image, result: Image.Image) -> tuple[float, float, float]:
+    def measure(self, photo: Image.Image, painting: Image.Image, result: Image.Image) -> tuple[float, ...]:
+        """ssim, feat, style and self (see the module docstring) of one result."""
         from impasto.imageio import resize_longest
-        from impasto.losses import gram_matrix
 
         photo = photo.resize(result.size, Image.Resampling.LANCZOS)
         ssim = structural_similarity(np.asarray(photo.convert("L")), np.asarray(result.convert("L")), data_range=255)
         out, ref = self.feats(result), self.feats(photo)
         feat = ((out[FEATURE_LAYER] - ref[FEATURE_LAYER]).square().mean() / ref[FEATURE_LAYER].square().mean()).item()
-        style_ref = self.feats(resize_longest(painting, max(result.size)))
+        painting = resize_longest(painting, max(result.size))
+        whole = self.feats(painting)
+        w, h = painting.size
+        halves = [(0, 0, w // 2, h), (w // 2, 0, w, h), (0, 0, w, h // 2), (0, h // 2, w, h)]
+        own = np.mean([self.style_distance(self.feats(painting.crop(box)), whole) for box in halves])
+        return float(ssim), feat, self.style_distance(out, whole), float(own)
+
+    @staticmethod
+    def style_distance(out: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -> float:
+        """Mean over the held-out layers of the squared Gram difference / the reference Gram's mean square."""
+        from impasto.losses import gram_matrix
+
         dists = []
         for layer in HELD_OUT:
-            g_out, g_ref = gram_matrix(out[layer]), gram_matrix(style_ref[layer])
+            g_out, g_ref = gram_matrix(out[layer]), gram_matrix(ref[layer])
             dists.append(((g_out - g_ref).square().mean() / g_ref.square().mean()).item())
-        return float(ssim), feat, float(np.mean(dists))
+        return float(np.mean(dists))
 
 
 def tile(image: Image.Image) -> Image.Image:
@@ -159,7 +175,10 @@ def contact_sheet(rows: list[tuple[Row, list[Image.Image]]], title: str) -> Imag
     draw.text((4, 3), title, fill=(0, 0, 0))
     for index, (row, images) in enumerate(rows):
         top = LABEL + index * (TILE[1] + LABEL)
-        caption = f"{row.pair}   SSIM {row.ssim:.3f}  feat {row.feat:.3f}  style {row.style:.3f}  {row.seconds:.0f} s"
+        caption = (
+            f"{row.pair}   SSIM {row.ssim:.3f}  feat {row.feat:.3f}  style {row.style:.3f}"
+            f" ({row.style / row.self:.2f}x self)  {row.seconds:.0f} s"
+        )
         draw.text((4, top + 3), caption, fill=(0, 0, 0))
         for column, image in enumerate(images):
             sheet.paste(tile(image), (column * TILE[0], top + LABEL))
@@ -167,12 +186,14 @@ def contact_sheet(rows: list[tuple[Row, list[Image.Image]]], title: str) -> Imag
 
 
 def report(rows: list[Row], against: dict[str, dict[str, float]] | None) -> None:
-    head = f"{'pair':28} {'ssim':>6} {'feat':>6} {'style':>7} {'s':>6} {'MiB':>6}"
+    head = f"{'pair':28} {'ssim':>6} {'feat':>6} {'style':>7} {'self':>7} {'x self':>6} {'s':>6} {'MiB':>6}"
     if against:
         head += f"   {'ssim was':>8} {'style x':>7} {'time x':>6}"
     print(head)
-    for row in rows + [median_row(rows)]:
-        line = f"{row.pair:28} {row.ssim:6.3f} {row.feat:6.3f} {row.style:7.4f} {row.seconds:6.1f} {row.peak_mib:6.0f}"
+    ratios = [r.style / r.self for r in rows]
+    for row, ratio in zip(rows + [median_row(rows)], ratios + [statistics.median(ratios)], strict=True):
+        line = f"{row.pair:28} {row.ssim:6.3f} {row.feat:6.3f} {row.style:7.4f} {row.self:7.4f}"
+        line += f" {ratio:6.2f} {row.seconds:6.1f} {row.peak_mib:6.0f}"
         old = (against or {}).get(row.pair)
         if old:
             line += f"   {old['ssim']:8.3f} {row.style / old['style']:7.2f} {row.seconds / old['seconds']:6.2f}"
@@ -180,8 +201,8 @@ def report(rows: list[Row], against: dict[str, dict[str, float]] | None) -> None
 
 
 def median_row(rows: list[Row]) -> Row:
-    med = {k: statistics.median(getattr(r, k) for r in rows) for k in ("ssim", "feat", "style", "seconds", "peak_mib")}
-    return Row("median", **med)
+    keys = ("ssim", "feat", "style", "self", "seconds", "peak_mib")
+    return Row("median", **{k: statistics.median(getattr(r, k) for r in rows) for k in keys})
 
 
 def main() -> None:
@@ -218,7 +239,7 @@ def main() -> None:
         seconds = json.loads(child.stdout.strip().splitlines()[-1])["seconds"]
         images = [load(photo), load(painting), Image.open(output).convert("RGB")]
         row = Row(name, *judge.measure(*images), seconds, child.peak_mib)
-        print(f"{name}: ssim {row.ssim:.3f} feat {row.feat:.3f} style {row.style:.4f} {seconds:.1f} s", flush=True)
+        print(f"{name}: ssim {row.ssim:.3f} style {row.style:.4f} ({row.style / row.self:.2f}x self)", flush=True)
         rows.append((row, images))
     settings = " ".join(args.set) or "defaults"
     sheet = contact_sheet(rows, f"impasto {args.size} px, {settings}: photo | painting | result")
