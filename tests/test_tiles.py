@@ -137,6 +137,10 @@ def test_tiles_split_the_network_where_its_deep_layers_fit_whole():
     assert memory.plan((2048, 1536), bf16, 3.5 * memory.GIB, 20, 48, 8).cut is None  # no splits offered
     forced = memory.plan((512, 384), bf16, 3.5 * memory.GIB, 20, 48, 8, tile_size=128, splits=splits)
     assert forced.tile == 128 and forced.cut == "pool1"
+    # a whole 2048 px picture with 15 bf16 pairs peaked at 7.6-8.3 GiB in full runs: 7.5 GiB is too
+    # tight for it (memory.WHOLE_SLACK), 8.5 is not (measured: 7.9 GiB with 19 pairs)
+    tight, ample = (memory.plan((2048, 1536), bf16, gib * memory.GIB, **options) for gib in (7.5, 8.5))
+    assert tight.cut == "pool1" and ample.tile is None and ample.estimate <= 8.5 * memory.GIB
 
 
 def test_resuming_from_a_cut_gives_the_same_features():

@@ -25,7 +25,7 @@ from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_p
 from .objective import Objective, build_objective, evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
-from .runtime import Runtime, resolve
+from .runtime import Runtime, release_free_memory, resolve
 from .tiles import halo, network_tiles
 from .vgg import VGGFeatures
 
@@ -149,6 +149,8 @@ class _Painter:
     def _paint_scale(
         self, index: int, scale: Scale, size: tuple[int, int], fit: memory.MemoryPlan, step_base: int
     ) -> LoopResult:
+        self.objective = None  # the last scale's targets go, and their heap with them: a new scale's
+        release_free_memory()  # tensors are larger and would not reuse its holes (memory.WHOLE_SLACK)
         objective = build_objective(
             self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut
         )
