@@ -137,6 +137,12 @@ def deep_bytes(cut: str, dtype: torch.dtype, pixels: int) -> float:
     return DEEP_SHARE.get(cut, 1.0) * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]) * pixels
 
 
+def shallow_bytes(cut: str | None, dtype: torch.dtype, pixels: int) -> float:
+    """The model's bytes for a crop of `pixels` run up to a cut (None: through the whole network)."""
+    share = 1.0 - DEEP_SHARE.get(cut or "", 0.0)
+    return share * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]) * pixels
+
+
 def plan_within(budgets: list[Budget], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
     """`plan` within the first budget that fits a plan of its kind; the last one's error if none does."""
     for budget in budgets[:-1]:

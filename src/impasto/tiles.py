@@ -31,7 +31,7 @@ import torch
 from .errors import ImpastoError
 from .guided import fit_mask
 from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, gram_pullback, moment_sums, moments
-from .memory import ACTIVATION_BYTES, HeapGuard, deep_bytes
+from .memory import HeapGuard, deep_bytes, shallow_bytes
 from .runtime import release_free_memory
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
@@ -309,7 +309,7 @@ class TiledObjective:
         tiles = self.tiles(pixels)
         largest = max((t.cy1 - t.cy0) * (t.cx1 - t.cx0) for t in tiles)
         dtype = next(self.vgg.parameters()).dtype
-        guard = HeapGuard(self.budget, largest * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]))
+        guard = HeapGuard(self.budget, shallow_bytes(self.cut, dtype, largest))
         guard()  # what the optimiser freed between evaluations, before the first crop
         wanted = [(layer, loss.mask, loss.kind == "w2") for _, layer, loss in self.style]
         first = gram_sums(self.vgg, pixels, tiles, wanted, keep_last=True, after_tile=guard, cut=self.cut)
