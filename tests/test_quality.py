@@ -12,14 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import skimage.data
-import torch
 from PIL import Image
 from skimage.metrics import structural_similarity
 
 import impasto
 from impasto.config import DEFAULT_STYLE_LAYERS, StyleConfig
-from impasto.imageio import pil_to_tensor, resize_longest
-from impasto.vgg import VGGFeatures, load_weights, target_features
+from impasto.score import object_likeness
+from impasto.vgg import VGGFeatures, load_weights
 
 
 def test_defaults_are_the_measured_ones():
@@ -39,16 +38,6 @@ def _coarse(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return (grey - grey.mean()) / grey.std()
 
 
-def _likeness(image: Image.Image, painting: Image.Image, vgg: VGGFeatures) -> float:
-    """How much the image's object parts look like the painting's: for each position at relu5_1 (object
-    parts, in no default loss), the best cosine similarity to any position of the painting, averaged."""
-    ours, theirs = (
-        torch.nn.functional.normalize(target_features(vgg, pil_to_tensor(im))["relu5_1"][0].flatten(1).T, dim=1)
-        for im in (image, resize_longest(painting, max(image.size)))
-    )
-    return float((ours @ theirs.T).max(1).values.mean())
-
-
 def test_a_face_painting_is_painted_not_pasted(examples):
     photo = Image.open(examples / "golden_gate.jpg").convert("RGB")
     face = Image.fromarray(skimage.data.astronaut())
@@ -57,7 +46,7 @@ def test_a_face_painting_is_painted_not_pasted(examples):
     layout = float(np.mean(_coarse(out, (16, 12)) * _coarse(small, (16, 12))))
     ssim = structural_similarity(np.asarray(small.convert("L")), np.asarray(out.convert("L")), data_range=255)
     vgg = VGGFeatures(load_weights(None), ["relu5_1"])
-    pasted = _likeness(out, face, vgg) - _likeness(small, face, vgg)
+    pasted = object_likeness(vgg, out, face) - object_likeness(vgg, small, face)
     # Measured here (layout, SSIM, likeness over the photo's own): these defaults 0.87, 0.39, +0.036.
     # The old defaults (relu5_1, from noise) 0.44, 0.08: a collage of helmet and face. Candidates that
     # keep the layout but paint a helmet or a face into the sky (docs/quality.md): relu5_1 from the
