@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from throughput import stylization
 
-from impasto.tiles import plan_tiles
+from impasto.tile_grid import plan_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTILED = {"max_memory": 1000.0}

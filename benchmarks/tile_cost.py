@@ -32,7 +32,7 @@ from impasto.imageio import fit_size
 from impasto.objective import build_objective, frozen_network
 from impasto.optimize import value_and_grad
 from impasto.runtime import resolve, tune_cpu
-from impasto.tiles import halo
+from impasto.tile_grid import halo
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM = 2

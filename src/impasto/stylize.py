@@ -26,7 +26,7 @@ from .objective import Objective, build_objective, evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
 from .runtime import Runtime, release_free_memory, resolve
-from .tiles import halo, network_tiles
+from .tile_grid import halo, network_tiles
 from .vgg import VGGFeatures
 
 log = logging.getLogger("impasto")

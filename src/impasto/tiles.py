@@ -21,7 +21,6 @@ influence on a neighbour's interior is counted in that neighbour's tile and only
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ from .guided import fit_mask
 from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, gram_pullback, moment_sums, moments
 from .memory import HeapGuard, deep_bytes, shallow_bytes
 from .runtime import release_free_memory
+from .tile_grid import Tile, crop_of, interior, network_tiles, region, stride
 from .vgg import LAYER_NAMES, VGGFeatures, target_features
 
 if TYPE_CHECKING:
@@ -40,87 +40,6 @@ if TYPE_CHECKING:
 
 Wanted = Sequence[tuple[str, "torch.Tensor | None", bool]]
 """(layer, mask at that layer's full H x W or None, with the mean) whose Gram (or moments) sums are wanted."""
-
-
-@dataclass(frozen=True)
-class Tile:
-    """Interior rows/cols [y0, y1) x [x0, x1) and the crop with its halo, in pixels."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    cy0: int
-    cy1: int
-    cx0: int
-    cx1: int
-
-
-def stride(layer: str) -> int:
-    """How many pixels one position of `layer` spans: 2 for every pooling up to it (its own included)."""
-    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
-
-
-def grid(vgg: VGGFeatures, until: str | None = None) -> int:
-    """The pixel grid tile origins keep to, so that a crop pools as the whole picture does: every
-    pooling of the network, or only those up to `until` where tiles stop there."""
-    return stride(until) if until else vgg.min_side
-
-
-def halo(vgg: VGGFeatures, until: str | None = None) -> int:
-    """Pixels of context a crop needs around its interior: the receptive-field radius of the
-    deepest layer (or of `until`, where tiles stop: a 3x3 conv at stride s adds s, a 2x2 pool adds s),
-    rounded up to the grid."""
-    radius, step = 0, 1
-    for name in vgg.names[: vgg.names.index(until) + 1 if until else None]:
-        if name.startswith(("conv", "pool")):
-            radius += step
-        if name.startswith("pool"):
-            step *= 2
-    align = grid(vgg, until)
-    return math.ceil(radius / align) * align
-
-
-def plan_tiles(height: int, width: int, tile: int, margin: int, align: int) -> list[Tile]:
-    """Interiors of at most `tile` px (a multiple of `align`) covering the picture, crops with `margin`."""
-    if tile < align or tile % align:
-        raise ImpastoError(f"tile size must be a multiple of {align} px, got {tile}")
-
-    def spans(length: int) -> list[tuple[int, int]]:
-        count = math.ceil(length / tile)
-        step = math.ceil(length / count / align) * align  # even tiles, aligned
-        return [(a, min(a + step, length)) for a in range(0, length, step)]
-
-    return [
-        Tile(
-            y0, y1, x0, x1, max(0, y0 - margin), min(height, y1 + margin), max(0, x0 - margin), min(width, x1 + margin)
-        )
-        for y0, y1 in spans(height)
-        for x0, x1 in spans(width)
-    ]
-
-
-def network_tiles(vgg: VGGFeatures, height: int, width: int, tile: int, cut: str | None = None) -> list[Tile]:
-    """The tiles of a picture for `vgg` run up to `cut` (or whole) in tiles: halo and grid to match."""
-    return plan_tiles(height, width, tile, halo(vgg, cut), grid(vgg, cut))
-
-
-def _interior(features: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
-    """The rows and columns of a crop's feature map that lie in the tile's interior."""
-    return features[
-        ...,
-        (tile.y0 - tile.cy0) // s : (tile.y1 - tile.cy0) // s,
-        (tile.x0 - tile.cx0) // s : (tile.x1 - tile.cx0) // s,
-    ]
-
-
-def _region(full: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
-    """The same rows and columns of a map the size of the whole picture's features."""
-    return full[..., tile.y0 // s : tile.y1 // s, tile.x0 // s : tile.x1 // s]
-
-
-def _crop(pixels: torch.Tensor, tile: Tile) -> torch.Tensor:
-    return pixels[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1]
 
 
 def _weights(features: torch.Tensor, mask: torch.Tensor | None, tile: Tile, s: int) -> torch.Tensor:
@@ -131,8 +50,8 @@ def _weights(features: torch.Tensor, mask: torch.Tensor | None, tile: Tile, s: i
     """
     h, w = features.shape[-2:]
     weights = features.new_zeros((1, 1, h, w), dtype=torch.float32)
-    inside = _interior(weights, tile, s)
-    inside.copy_(_region(mask, tile, s) if mask is not None else torch.ones_like(inside))
+    inside = interior(weights, tile, s)
+    inside.copy_(region(mask, tile, s) if mask is not None else torch.ones_like(inside))
     return weights.reshape(1, h * w, 1)
 
 
@@ -194,12 +113,12 @@ def gram_sums(
     first = FirstPass([])
     for number, tile in enumerate(tiles, 1):
         if keep_last and number == len(tiles):
-            crop = _crop(pixels, tile).clone().requires_grad_(True)
+            crop = crop_of(pixels, tile).clone().requires_grad_(True)
             with torch.enable_grad():
                 features = vgg(crop.contiguous(memory_format=torch.channels_last), until=cut)
             first.kept = (crop, features)
         elif wanted or cut:
-            features = vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last), until=until)
+            features = vgg(crop_of(pixels, tile).contiguous(memory_format=torch.channels_last), until=until)
         else:
             continue
         for index, (layer, mask, with_mean) in enumerate(wanted):
@@ -219,7 +138,7 @@ def _assemble(whole: torch.Tensor | None, part: torch.Tensor, tile: Tile, s: int
     if whole is None:
         shape = (1, part.shape[1], size[0] // s, size[1] // s)
         whole = part.new_empty(shape).contiguous(memory_format=torch.channels_last)
-    _region(whole, tile, s).copy_(_interior(part, tile, s).detach())
+    region(whole, tile, s).copy_(interior(part, tile, s).detach())
     return whole
 
 
@@ -253,12 +172,12 @@ class Measure:
         out = {layer: pixels.new_zeros((1, 0, h, w)) for layer, (h, w) in self.shapes(pixels, layers).items()}
         with torch.no_grad():
             for tile in self._tiles(pixels):
-                features = self.vgg(_crop(pixels, tile).contiguous(memory_format=torch.channels_last))
+                features = self.vgg(crop_of(pixels, tile).contiguous(memory_format=torch.channels_last))
                 for layer in layers:
-                    part = _interior(features[layer], tile, stride(layer)).float()
+                    part = interior(features[layer], tile, stride(layer)).float()
                     if out[layer].shape[1] == 0:
                         out[layer] = pixels.new_zeros((1, part.shape[1], *out[layer].shape[-2:]))
-                    _region(out[layer], tile, stride(layer)).copy_(part)
+                    region(out[layer], tile, stride(layer)).copy_(part)
         return out
 
     def grams(
@@ -370,7 +289,7 @@ class TiledObjective:
         the network is split, the deep terms' gradient `beyond` at the cut over its interior.
         `traced`: this tile's crop and features with their graph, if pass 1 kept them."""
         if traced is None:
-            crop = _crop(pixels, tile).clone().requires_grad_(True)
+            crop = crop_of(pixels, tile).clone().requires_grad_(True)
             features = self.vgg(crop.contiguous(memory_format=torch.channels_last), until=self.cut)
         else:
             crop, features = traced
@@ -379,7 +298,7 @@ class TiledObjective:
             loss = term.loss
             if isinstance(loss, ContentLoss):
                 s = stride(layer)
-                error = _interior(features[layer], tile, s).float() - _region(loss.target, tile, s)
+                error = interior(features[layer], tile, s).float() - region(loss.target, tile, s)
                 share = term.weight * loss.scale * error.square().sum() / loss.target.numel()
                 surrogate = surrogate + share
                 _add(parts, term.kind, share.detach())
@@ -389,8 +308,8 @@ class TiledObjective:
         roots, slopes_at = [surrogate], [torch.ones_like(surrogate)]
         if beyond is not None and self.cut is not None:
             s = stride(self.cut)
-            roots.append(_interior(features[self.cut], tile, s))
-            slopes_at.append(_region(beyond, tile, s))
+            roots.append(interior(features[self.cut], tile, s))
+            slopes_at.append(region(beyond, tile, s))
         torch.autograd.backward(roots, slopes_at)
         assert crop.grad is not None
         grad[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1] += crop.grad
