@@ -139,7 +139,7 @@ class Judge:
     def measure(self, photo: Image.Image, painting: Image.Image, result: Image.Image) -> tuple[float, ...]:
         """ssim, feat, style, self and pasted (see the module docstring) of one result."""
         from impasto.imageio import resize_longest
-        from impasto.score import object_likeness
+        from impasto.score import feature_likeness
 
         photo = photo.resize(result.size, Image.Resampling.LANCZOS)
         ssim = structural_similarity(np.asarray(photo.convert("L")), np.asarray(result.convert("L")), data_range=255)
@@ -150,7 +150,7 @@ class Judge:
         w, h = painting.size
         halves = [(0, 0, w // 2, h), (w // 2, 0, w, h), (0, 0, w, h // 2), (0, h // 2, w, h)]
         own = np.mean([self.style_distance(self.feats(painting.crop(box)), whole) for box in halves])
-        pasted = object_likeness(self.vgg, result, painting) - object_likeness(self.vgg, photo, painting)
+        pasted = feature_likeness(out["relu5_1"], whole["relu5_1"]) - feature_likeness(ref["relu5_1"], whole["relu5_1"])
         return float(ssim), feat, self.style_distance(out, whole), float(own), pasted
 
     @staticmethod

@@ -132,15 +132,19 @@ def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
     return [*frugal, Budget(share * free), Budget(max(share, STRETCH_SHARE) * free)]
 
 
+def activation_bytes(dtype: torch.dtype) -> int:
+    """The model's activation bytes per pixel through the whole network, for the network's dtype."""
+    return ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32])
+
+
 def deep_bytes(cut: str, dtype: torch.dtype, pixels: int) -> float:
     """The model's bytes for the activations beyond a cut over a whole picture of `pixels`."""
-    return DEEP_SHARE.get(cut, 1.0) * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]) * pixels
+    return DEEP_SHARE.get(cut, 1.0) * activation_bytes(dtype) * pixels
 
 
 def shallow_bytes(cut: str | None, dtype: torch.dtype, pixels: int) -> float:
     """The model's bytes for a crop of `pixels` run up to a cut (None: through the whole network)."""
-    share = 1.0 - DEEP_SHARE.get(cut or "", 0.0)
-    return share * ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32]) * pixels
+    return (1.0 - DEEP_SHARE.get(cut or "", 0.0)) * activation_bytes(dtype) * pixels
 
 
 def plan_within(budgets: list[Budget], size: tuple[int, int], dtype: torch.dtype, **options) -> MemoryPlan:
@@ -169,7 +173,7 @@ def plan(
     `cheap_only`: refuse (ImpastoError) rather than run the whole network in tiles."""
     width, height = size
     pixels = width * height
-    per_pixel = ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32])
+    per_pixel = activation_bytes(dtype)
     fixed = BASE_BYTES + STATE_BYTES * pixels
     cuts = [(cut, halo, deep_bytes(cut, dtype, pixels)) for cut, halo in (splits or {}).items() if cut in DEEP_SHARE]
     if tile_size is not None:  # the user's choice: only the history (and the split) is sized by the budget

@@ -113,7 +113,12 @@ def object_likeness(vgg: VGGFeatures, image: Image.Image, painting: Image.Image)
     defaults' paintings exceed the photo's by 0.01-0.10, the old defaults' collages by 0.14-0.28
     (docs/quality.md)."""
     ours, theirs = (
-        torch.nn.functional.normalize(target_features(vgg, pil_to_tensor(im))["relu5_1"][0].flatten(1).T, dim=1)
-        for im in (image, resize_longest(painting, max(image.size)))
+        target_features(vgg, pil_to_tensor(im))["relu5_1"] for im in (image, resize_longest(painting, max(image.size)))
     )
-    return float((ours @ theirs.T).max(1).values.mean())
+    return feature_likeness(ours, theirs)
+
+
+def feature_likeness(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    """`object_likeness` of relu5_1 maps already measured (1 x C x H x W each)."""
+    a, b = (torch.nn.functional.normalize(f[0].flatten(1).T.float(), dim=1) for f in (ours, theirs))
+    return float((a @ b.T).max(1).values.mean())
