@@ -17,7 +17,7 @@ from typing import Any
 from . import __version__
 from .cli_controls import add_control_options, control_options
 from .cli_io import Signals, check_outputs, trace_writer
-from .config import DEVICES, INITS, OPTIMIZERS, PRECISIONS, StyleConfig, default
+from .config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, StyleConfig, default
 from .errors import ImpastoError
 from .imageio import atomic_write, save_image
 from .losses import STYLE_LOSSES
@@ -26,7 +26,6 @@ from .runtime import tune_cpu
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 
 
 def _layers(text: str) -> dict[str, float]:

@@ -9,14 +9,19 @@ by benchmarks/quality.py; figures and contact sheets in docs/quality.md.
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
+from . import checks
 from .color import PRESERVE_COLOR
 from .errors import ImpastoError
-from .imageio import ImageLike
+from .imageio import ImageLike, load_image
 from .losses import STYLE_LOSSES
 from .vgg import LAYER_NAMES, check_layers
 
@@ -33,6 +38,8 @@ INITS = ("noise", "content")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_SIZE = 8192
+MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
+POOLINGS = ("max", "avg")
 MAX_WEIGHT = 1e30
 """Largest effective weight (weight x layer weight): float32 tops out near 3.4e38."""
 
@@ -99,45 +106,30 @@ class StyleConfig:
     coarse_from: str = "relu3_1"
     """First (finest) layer driven by coarse_style."""
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> StyleConfig:
-        _check_range("size", self.size, 16, MAX_SIZE)
-        _check_range("min_size", self.min_size, 16, MAX_SIZE)
-        if not (0.05 <= self.style_scale <= 8) or not math.isfinite(self.style_scale):
-            raise ImpastoError(f"style scale must be between 0.05 and 8, got {self.style_scale}")
-        for name in ("content_weight", "style_weight", "tv_weight", "lr", "tolerance"):
+        """Every field's type and range (checks.py), then how they fit together; one-line ImpastoError.
+
+        Runs when a config is made (so a StyleConfig is always valid); NumPy numbers become Python ones.
+        """
+        for name, check in _CHECKS.items():
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
+            checked = check(name, value)
+            if checked is not value:
+                object.__setattr__(self, name, checked)  # the same value, as the library uses it
         for kind in ("content_layers", "style_layers"):
-            layers = getattr(self, kind)
-            check_layers(layers)
-            for layer, weight in layers.items():
-                if not math.isfinite(weight) or weight < 0:
-                    raise ImpastoError(f"weight of layer {layer} must be non-negative, got {weight}")
+            check_layers(getattr(self, kind))
         if not self.style_layers and not self.content_layers:
             raise ImpastoError("no content or style layers to optimise")
         self._validate_magnitudes()
-        if self.scales is not None:
-            _check_range("scales", self.scales, 1, 12)
-        if self.iterations is not None:
-            if not self.iterations or any(int(i) < 0 for i in self.iterations):
-                raise ImpastoError("iterations must be non-negative counts")
-            if not any(int(i) > 0 for i in self.iterations):
-                raise ImpastoError("iterations are all 0: nothing would be painted")
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("style_loss", self.style_loss, STYLE_LOSSES)
-        _check_choice("precision", self.precision, PRECISIONS)
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("pooling", self.pooling, ("max", "avg"))
-        _check_range("window", self.window, 1, 10_000)
-        _check_range("lbfgs_history", self.lbfgs_history, 1, 1000)
-        if self.max_memory is not None and not (0.1 <= self.max_memory <= 1e6):  # NaN fails this too
-            raise ImpastoError(f"max memory must be a number of GiB from 0.1 up, got {self.max_memory}")
-        if self.tile_size is not None:
-            _check_range("tile_size", self.tile_size, 64, MAX_SIZE)
-            if self.tile_size % 16:
-                raise ImpastoError(f"tile size must be a multiple of 16 px, got {self.tile_size}")
-        self._validate_controls()
+        if self.iterations is not None and not any(self.iterations):
+            raise ImpastoError("iterations are all 0: nothing would be painted")
+        if self.tile_size is not None and self.tile_size % 16:
+            raise ImpastoError(f"tile size must be a multiple of 16 px, got {self.tile_size}")
+        if self.style_blend is not None and sum(self.style_blend) <= 0:
+            raise ImpastoError("style blend weights must not all be zero")
         return self
 
     def _validate_magnitudes(self) -> None:
@@ -150,47 +142,99 @@ class StyleConfig:
             if value > MAX_WEIGHT:
                 raise ImpastoError(f"{what} is {value:g}; at most {MAX_WEIGHT:g} (larger overflows float32)")
 
-    def _validate_controls(self) -> None:
-        """Checks that need no image; counts against the style images are made in guided.prepare."""
-        if self.preserve_color is not None:
-            _check_choice("preserve_color", self.preserve_color, PRESERVE_COLOR)
-        if self.style_blend is not None:
-            _check_numbers("style_blend", self.style_blend, 0.0, math.inf)
-            if sum(self.style_blend) <= 0:
-                raise ImpastoError("style blend weights must not all be zero")
-        if self.style_scales is not None:
-            _check_numbers("style_scales", self.style_scales, 0.05, 8.0)
-        if not self.coarse_from.startswith("relu") or self.coarse_from not in LAYER_NAMES:
-            raise ImpastoError(f"coarse_from must be a VGG-19 relu layer such as relu3_1, got {self.coarse_from!r}")
-
     def as_metadata(self) -> dict[str, str]:
         """Parameters as text, for the PNG's metadata."""
         return {f"impasto:{k}": str(v) for k, v in asdict(self).items()}
 
 
-def _check_range(name: str, value: Any, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not (low <= value <= high):
-        raise ImpastoError(f"{name.replace('_', ' ')} must be an integer from {low} to {high}, got {value}")
+def _counts(name: str, value: Any) -> list[int]:
+    """Iterations per scale: a list of non-negative integers (the last repeats)."""
+    return checks.numbers_list(name, value, checks.count, "[200, 100], one per scale")
 
 
-def _check_numbers(name: str, values: Any, low: float, high: float) -> None:
-    label = name.replace("_", " ")
-    try:
-        numbers = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise ImpastoError(f"{label} must be a list of numbers, got {values!r}") from None
-    if not numbers or any(not math.isfinite(v) or not (low <= v <= high) for v in numbers):
-        kind = "non-negative numbers" if high == math.inf else f"numbers from {low:g} to {high:g}"
-        raise ImpastoError(f"{label} must be {kind}, got {list(values)!r}")
+def _init(name: str, value: Any) -> Any:
+    """'content', 'noise', or an image: a path, a PIL image, or an array (read now, so it fails now)."""
+    if isinstance(value, str) and value in INITS:
+        return value
+    if isinstance(value, np.ndarray):
+        return load_image(value)
+    if isinstance(value, Image.Image):
+        return value
+    if not (isinstance(value, str) and value.strip()) and not isinstance(value, os.PathLike):
+        raise ImpastoError(f"init must be 'content', 'noise' or an image (a path, PIL image or array), "
+                           f"{checks.got(value)}")  # fmt: skip
+    return value
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ImpastoError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+def _images(name: str, value: Any) -> Any:
+    """One image or a list of them (paths, PIL images, arrays); what each holds is checked by guided.prepare."""
+    items = value if checks.is_list(value) and not isinstance(value, np.ndarray) else [value]
+    for item in items:
+        checks.image(name, item)
+    return value
+
+
+def _masks(name: str, value: Any) -> Any:
+    """A list with one mask (an image) or None per style image."""
+    if not checks.is_list(value) or isinstance(value, np.ndarray):
+        raise ImpastoError(f"{checks.label(name)} must be a list with one mask or None per style image, "
+                           f"{checks.got(value)}")  # fmt: skip
+    for item in value:
+        if item is not None:
+            checks.image(name, item)
+    return value
+
+
+def _relu_layer(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("relu") or value not in LAYER_NAMES:
+        raise ImpastoError(f"{name} must be a VGG-19 relu layer such as relu3_1, {checks.got(value)}")
+    return value
+
+
+_real = checks.number
+_CHECKS: dict[str, checks.Check] = {
+    "size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "style_scale": partial(_real, low=0.05, high=8.0, what="between 0.05 and 8"),
+    "min_size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "scales": checks.optional(partial(checks.integer, low=1, high=12)),
+    "iterations": checks.optional(_counts),
+    "content_weight": _real,
+    "style_weight": _real,
+    "tv_weight": _real,
+    "content_layers": checks.layer_weights,
+    "style_layers": checks.layer_weights,
+    "style_loss": partial(checks.choice, choices=STYLE_LOSSES),
+    "normalize_losses": checks.flag,
+    "optimizer": partial(checks.choice, choices=OPTIMIZERS),
+    "lr": _real,
+    "lbfgs_history": partial(checks.integer, low=1, high=1000),
+    "max_memory": checks.optional(partial(_real, low=0.1, high=1e6, what="a number of GiB from 0.1 up")),
+    "tile_size": checks.optional(partial(checks.integer, low=64, high=MAX_SIZE)),
+    "init": _init,
+    "tolerance": _real,
+    "window": partial(checks.integer, low=1, high=10_000),
+    "seed": checks.optional(partial(checks.integer, low=0, high=MAX_SEED)),
+    "pooling": partial(checks.choice, choices=POOLINGS),
+    "device": partial(checks.choice, choices=DEVICES),
+    "precision": partial(checks.choice, choices=PRECISIONS),
+    "weights": checks.optional(checks.path),
+    "preserve_color": checks.optional(partial(checks.choice, choices=PRESERVE_COLOR)),
+    "style_blend": checks.optional(partial(checks.numbers_list, item=_real, example="[3, 1]")),
+    "style_scales": checks.optional(
+        partial(checks.numbers_list, item=partial(_real, low=0.05, high=8.0), example="[1, 0.5]")
+    ),
+    "content_masks": checks.optional(_images),
+    "style_masks": checks.optional(_masks),
+    "coarse_style": checks.optional(checks.image),
+    "coarse_from": _relu_layer,
+}
+"""One check per field of StyleConfig (a field without one fails at the first StyleConfig())."""
 
 
 def configure(config: StyleConfig | None = None, **options: Any) -> StyleConfig:
     """`config` (or the defaults) with `options` replaced, validated; an unknown option is a one-line error."""
+    if config is not None and not isinstance(config, StyleConfig):
+        raise ImpastoError(f"config must be an impasto.StyleConfig or None, {checks.got(config)}")
     names = {f.name for f in fields(StyleConfig)}
     unknown = sorted(set(options) - names)
     if unknown:

@@ -258,6 +258,8 @@ def run(
 ) -> Result:
     """Stylize and return the image with its loss trace and timings. Options override `config`."""
     cfg = configure(config, **options)
+    if callback is not None and not callable(callback):
+        raise ImpastoError(f"callback must be a function taking a Progress (or None), got {type(callback).__name__}")
     runtime = resolve(cfg.device, cfg.precision)
     content_image = load_image(content)
     style_images = [load_image(s) for s in as_list(style)]

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..cli import MAX_SEED
 from ..color import PRESERVE_COLOR
-from ..config import INITS, MAX_SIZE, StyleConfig, default
+from ..config import INITS, MAX_SEED, MAX_SIZE, StyleConfig, default
 from ..errors import ImpastoError
 from ..pyramid import schedule
 
