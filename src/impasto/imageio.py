@@ -96,21 +96,48 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+ARRAY_SHAPES = "HxW (grey), HxWx1, HxWx3 (RGB) or HxWx4 (RGBA, composited on white)"
+ARRAY_TYPES = "uint8 (0-255), uint16 (0-65535), bool, another integer type holding 0-255, or float in [0, 1]"
+
+
+def _array_levels(array: np.ndarray) -> np.ndarray:
+    """An array image's values as 8-bit levels, or a one-line error naming the range its type accepts."""
+    kind = array.dtype
+    if kind == np.uint8:
+        return array
+    if kind == np.bool_:
+        return array.astype(np.uint8) * 255
+    if kind == np.uint16:  # as a 16-bit file is read: 65535 is white
+        return (array / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    if np.issubdtype(kind, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ImpastoError(f"an {kind} array image must hold values from 0 to 255, got values from {low} to {high} "
+                               "(for other ranges use uint16, or float in [0, 1])")  # fmt: skip
+        return array.astype(np.uint8)
+    if np.issubdtype(kind, np.floating):
+        if not np.isfinite(array).all():
+            raise ImpastoError(f"a {kind} array image must hold finite values in [0, 1], got NaN or infinity")
+        levels = array.astype(np.float64) * 255.0 + 0.5  # within half a level of [0, 1] rounds into 0-255
+        if levels.min() < 0 or levels.max() >= 256:
+            raise ImpastoError(f"a {kind} array image must hold values in [0, 1], got values from {array.min():g} to "
+                               f"{array.max():g} (0-255 values: divide by 255, or pass uint8)")  # fmt: skip
+        return levels.astype(np.uint8)
+    raise ImpastoError(f"an array image must be {ARRAY_TYPES}; got dtype {kind}")
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
-    array = np.asarray(array)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ImpastoError(f"array image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ImpastoError(f"array image must be uint8 or float in [0, 1], got {array.dtype}")
-        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(array[..., :3] if array.shape[2] == 4 else array, mode="RGB")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImpastoError(f"an array image must be {ARRAY_SHAPES}, got shape {array.shape}")
+    if array.size == 0:
+        raise ImpastoError(f"the array image has no pixels (shape {array.shape})")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(_array_levels(array))))
 
 
 def load_image(source: ImageLike, max_pixels: int | None = None) -> Image.Image:
-    """Read a path, PIL image or array (HxWx3 uint8, or float in [0, 1]) as an RGB PIL image.
+    """Read a path, PIL image or array (ARRAY_SHAPES of ARRAY_TYPES) as an RGB PIL image.
 
     `max_pixels` caps a file's decoded size (checked from its header, before decoding).
     """
