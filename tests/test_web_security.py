@@ -305,13 +305,19 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     ),
     # -- the rest --------------------------------------------------------------------------------
     "unknown job": ("GET", "/api/jobs/nope/result", {}, 404, "no such job"),
-    "wrong method": ("GET", "/api/uploads", {}, 405, ""),
+    # -- what the router answers itself: the same {"error": ...} shape (issue 22 item 14) --------------
+    "wrong method": ("GET", "/api/uploads", {}, 405, "GET is not allowed on /api/uploads; use POST"),
+    "wrong method on /api/jobs": ("DELETE", "/api/jobs", {}, 405, "DELETE is not allowed on /api/jobs; use GET, HEAD, POST"),
+    "wrong method on a job": ("PUT", "/api/jobs/nope/cancel", {}, 405, "PUT is not allowed on /api/jobs/nope/cancel; use POST"),
+    "POST to the page": ("POST", "/", {}, 405, "POST is not allowed on /; use GET, HEAD"),
+    "unknown route": ("GET", "/nope", {}, 404, "no such page or API endpoint: /nope"),
+    "unknown API route": ("POST", "/api/nope", {}, 404, "no such page or API endpoint: /api/nope"),
+    "unknown static file": ("GET", "/static/nope.js", {}, 404, "no such page or API endpoint: /static/nope.js"),
 }
 
 
 def _one_line_error(response: Any) -> str:
-    if response.status_code == 405:  # Starlette's own plain-text answer
-        return response.text
+    assert response.headers["content-type"] == "application/json", response.text
     body = response.json()
     assert set(body) == {"error"}, body
     return body["error"]
@@ -373,6 +379,7 @@ def test_limits_are_on_the_page(studio: Studio) -> None:
         "max_style_scale": 2.0,
         "max_megapixels": 40.0,
         "max_upload_mb": 20.0,
+        "body_timeout": 60.0,
     }
 
 

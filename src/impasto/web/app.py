@@ -1,6 +1,7 @@
 """The studio's HTTP API and static page (Starlette): uploads, jobs, live progress, results.
 
-Endpoints (JSON unless said otherwise; errors are {"error": "<one line>"}):
+Endpoints (JSON unless said otherwise; errors, unknown routes and wrong methods included, are
+{"error": "<one line>"}, see transport.py):
   GET  /                         the page (static/, no build step, no CDN)
   GET  /api/config               defaults, choices, limits
   GET  /api/samples/{kind}       the bundled content or style image (JPEG thumbnail)
@@ -47,6 +48,8 @@ from ..stylize import run
 from .guard import LOOPBACK_NAMES, Guard
 from .jobs import Job, JobQueue, QueueFull, Runner
 from .options import Limits, page_config, parse_options
+from .transport import EXCEPTION_HANDLERS, BodyDeadline
+from .transport import error_response as _error
 from .uploads import MB, TooLarge, UploadStore, display_name
 
 STATIC = Path(__file__).parent / "static"
@@ -66,10 +69,6 @@ class BadRequest(ImpastoError):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
-
-
-def _error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 @functools.lru_cache(maxsize=2)
@@ -190,6 +189,10 @@ class Studio:
             return _error(str(exc))
         return JSONResponse({"id": job.id, "position": position}, status_code=202)
 
+    async def jobs(self, request: Request) -> JSONResponse:
+        """/api/jobs: POST starts one, GET lists them (one route, so a wrong method is told both)."""
+        return await (self.start(request) if request.method == "POST" else self.list_jobs(request))
+
     async def list_jobs(self, request: Request) -> JSONResponse:
         return JSONResponse([self._state(job) for job in self.queue.jobs()])
 
@@ -284,8 +287,7 @@ def create_app(
         Route("/api/config", studio.config),
         Route("/api/samples/{kind}", studio.sample),
         Route("/api/uploads", studio.upload, methods=["POST"]),
-        Route("/api/jobs", studio.start, methods=["POST"]),
-        Route("/api/jobs", studio.list_jobs),
+        Route("/api/jobs", studio.jobs, methods=["GET", "POST"]),
         Route("/api/jobs/{job_id}", studio.job),
         Route("/api/jobs/{job_id}/events", studio.events),
         Route("/api/jobs/{job_id}/preview", studio.preview),
@@ -296,8 +298,8 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={NoSuchJob: _not_found},
-        middleware=[Middleware(Guard, hosts=frozenset(hosts))],
+        exception_handlers={**EXCEPTION_HANDLERS, NoSuchJob: _not_found},
+        middleware=[Middleware(Guard, hosts=frozenset(hosts)), Middleware(BodyDeadline, seconds=limits.body_timeout)],
     )
     app.state.studio = studio
     return app

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .transport import error_response
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -93,6 +94,6 @@ class Guard:
         problem = self.problem(scope)
         if problem is not None:
             status, message = problem
-            await JSONResponse({"error": message}, status_code=status)(scope, receive, send_with_headers)
+            await error_response(message, status)(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)

@@ -42,6 +42,9 @@ class Limits:
         default=40.0, metadata={"help": "decoded pixels of one upload, in millions (checked before decoding)"}
     )
     max_upload_mb: float = field(default=20.0, metadata={"help": "bytes of one upload as sent, in MB"})
+    body_timeout: float = field(
+        default=60.0, metadata={"help": "seconds a request's body (an upload) may take to arrive; then 408"}
+    )
 
     def check(self) -> Limits:
         """ImpastoError naming the first limit that is not a sensible finite positive number."""
