@@ -22,11 +22,10 @@ import pytest
 
 uvicorn = pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
 from starlette.testclient import TestClient  # noqa: E402
+from web_fakes import SteppedRunner  # noqa: E402
 
 from impasto.web.app import create_app  # noqa: E402
 from impasto.web.options import Limits  # noqa: E402
-
-from web_fakes import SteppedRunner  # noqa: E402
 
 BODY_TIMEOUT = 1.0  # seconds; short, so that the slow-body cases take about that long
 OCTET = "application/octet-stream"
@@ -49,7 +48,7 @@ class Served:
 
     def answers(self) -> bool:
         with self.connect() as sock:
-            sock.sendall(f"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            sock.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             return _read_all(sock, 5.0)[0].startswith(b"HTTP/1.1 200 ")
 
 
@@ -60,7 +59,7 @@ def _read_all(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
     while time.monotonic() < end:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return data, True
@@ -108,9 +107,27 @@ def _assert_one_line_no_traceback(records: list[logging.LogRecord], words: str) 
 
 CUT_OFF: dict[str, tuple[str, str, int, bytes, str]] = {
     # name: (path, content type, Content-Length claimed, bytes sent before closing, log line)
-    "upload cut off": ("/api/uploads?name=a.png", OCTET, 100_000, PNG_START, "POST /api/uploads: the client disconnected"),
-    "job request cut off": ("/api/jobs", "application/json", 1000, b'{"content": "sample", ', "POST /api/jobs: the client disconnected"),  # fmt: skip
-    "upload of headers only": ("/api/uploads?name=a.png", OCTET, 5000, b"", "POST /api/uploads: the client disconnected"),
+    "upload cut off": (
+        "/api/uploads?name=a.png",
+        OCTET,
+        100_000,
+        PNG_START,
+        "POST /api/uploads: the client disconnected",
+    ),  # noqa: E501
+    "job request cut off": (
+        "/api/jobs",
+        "application/json",
+        1000,
+        b'{"content": "sample", ',
+        "POST /api/jobs: the client disconnected",
+    ),  # fmt: skip  # noqa: E501
+    "upload of headers only": (
+        "/api/uploads?name=a.png",
+        OCTET,
+        5000,
+        b"",
+        "POST /api/uploads: the client disconnected",
+    ),  # noqa: E501
 }
 
 
@@ -150,7 +167,7 @@ def test_a_body_that_trickles_in_is_cut_off(served: Served, caplog: pytest.LogCa
             try:
                 sock.sendall(b" ")
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:  # reset by the server: cut off
                 closed = True

@@ -307,8 +307,20 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "unknown job": ("GET", "/api/jobs/nope/result", {}, 404, "no such job"),
     # -- what the router answers itself: the same {"error": ...} shape (issue 22 item 14) --------------
     "wrong method": ("GET", "/api/uploads", {}, 405, "GET is not allowed on /api/uploads; use POST"),
-    "wrong method on /api/jobs": ("DELETE", "/api/jobs", {}, 405, "DELETE is not allowed on /api/jobs; use GET, HEAD, POST"),
-    "wrong method on a job": ("PUT", "/api/jobs/nope/cancel", {}, 405, "PUT is not allowed on /api/jobs/nope/cancel; use POST"),
+    "wrong method on /api/jobs": (
+        "DELETE",
+        "/api/jobs",
+        {},
+        405,
+        "DELETE is not allowed on /api/jobs; use GET, HEAD, POST",
+    ),  # noqa: E501
+    "wrong method on a job": (
+        "PUT",
+        "/api/jobs/nope/cancel",
+        {},
+        405,
+        "PUT is not allowed on /api/jobs/nope/cancel; use POST",
+    ),  # noqa: E501
     "POST to the page": ("POST", "/", {}, 405, "POST is not allowed on /; use GET, HEAD"),
     "unknown route": ("GET", "/nope", {}, 404, "no such page or API endpoint: /nope"),
     "unknown API route": ("POST", "/api/nope", {}, 404, "no such page or API endpoint: /api/nope"),

@@ -27,13 +27,11 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def got(value: Any, *, typed: bool = True) -> str:
-    """'got 8' for a number, "got '32' of type str" for anything else (a value's text, at most 80 characters)."""
+def got(value: Any, typed: bool = True) -> str:
+    """ "got 8", or with `typed` (the value's type is what is wrong) "got '32' of type str"; at most 80 characters."""
     text = repr(value)
     text = text if len(text) <= 80 else text[:77] + "..."
-    if not typed or value is None or _is_real(value):
-        return f"got {text}"
-    return f"got {text} of type {type(value).__name__}"
+    return f"got {text} of type {type(value).__name__}" if typed and value is not None else f"got {text}"
 
 
 def _is_real(value: Any) -> bool:
@@ -53,7 +51,9 @@ def _plain(value: Any) -> Any:
 
 def integer(name: str, value: Any, low: int, high: int) -> int:
     if not _is_integer(value) or not low <= value <= high:
-        raise ImpastoError(f"{label(name)} must be an integer from {low} to {high}, {got(value)}")
+        raise ImpastoError(
+            f"{label(name)} must be an integer from {low} to {high}, {got(value, not _is_integer(value))}"
+        )
     return _plain(value)
 
 
@@ -62,14 +62,14 @@ def number(name: str, value: Any, low: float = 0.0, high: float = math.inf, what
     if not _is_real(value) or not math.isfinite(value) or not low <= value <= high:
         if what is None:
             what = "a non-negative number" if (low, high) == (0.0, math.inf) else f"a number from {low:g} to {high:g}"
-        raise ImpastoError(f"{label(name)} must be {what}, {got(value)}")
+        raise ImpastoError(f"{label(name)} must be {what}, {got(value, not _is_real(value))}")
     return _plain(value)
 
 
 def count(name: str, value: Any) -> int:
     """A non-negative integer (an iteration count)."""
     if not _is_integer(value) or value < 0:
-        raise ImpastoError(f"{label(name)} must be a non-negative integer, {got(value)}")
+        raise ImpastoError(f"{label(name)} must be a non-negative integer, {got(value, not _is_integer(value))}")
     return _plain(value)
 
 
@@ -81,7 +81,7 @@ def flag(name: str, value: Any) -> bool:
 
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        shown = repr(value) if isinstance(value, str) else got(value)[4:]
+        shown = got(value, not isinstance(value, str))[4:]
         raise ImpastoError(f"unknown {name} {shown}; choose from {', '.join(choices)}")
     return value
 
@@ -89,7 +89,7 @@ def choice(name: str, value: Any, choices: Sequence[str]) -> str:
 def path(name: str, value: Any) -> str | os.PathLike:
     """A file name: a non-empty str or an os.PathLike."""
     if not (isinstance(value, str) and value.strip()) and not isinstance(value, os.PathLike):
-        raise ImpastoError(f"{label(name)} must be a file path (str or pathlib.Path), {got(value)}")
+        raise ImpastoError(f"{label(name)} must be a file path (str or pathlib.Path), {got(value, value != '')}")
     return value
 
 
@@ -128,5 +128,5 @@ def layer_weights(name: str, value: Any) -> dict[str, float]:
                            f"{got(value)}")  # fmt: skip
     for layer, weight in value.items():
         if not _is_real(weight) or not math.isfinite(weight) or weight < 0:
-            raise ImpastoError(f"weight of layer {layer} must be non-negative, {got(weight)}")
+            raise ImpastoError(f"weight of layer {layer} must be non-negative, {got(weight, not _is_real(weight))}")
     return {layer: _plain(weight) for layer, weight in value.items()}

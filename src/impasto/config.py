@@ -162,7 +162,7 @@ def _init(name: str, value: Any) -> Any:
         return value
     if not (isinstance(value, str) and value.strip()) and not isinstance(value, os.PathLike):
         raise ImpastoError(f"init must be 'content', 'noise' or an image (a path, PIL image or array), "
-                           f"{checks.got(value)}")  # fmt: skip
+                           f"{checks.got(value, value != '')}")  # fmt: skip
     return value
 
 
@@ -187,7 +187,9 @@ def _masks(name: str, value: Any) -> Any:
 
 def _relu_layer(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("relu") or value not in LAYER_NAMES:
-        raise ImpastoError(f"{name} must be a VGG-19 relu layer such as relu3_1, {checks.got(value)}")
+        raise ImpastoError(
+            f"{name} must be a VGG-19 relu layer such as relu3_1, {checks.got(value, not isinstance(value, str))}"
+        )
     return value
 
 
