@@ -144,9 +144,12 @@ class StylizePrint:
         size = round(inches * dpi)
         if size > MAX_SIZE:
             raise ImpastoError(f"{inches:g} in at {dpi} dpi is {size} px; at most {MAX_SIZE} px: lower the dpi")
-        options = dict(style_weight=strength, size=size, tile_size=tile_size or None, max_memory=max_memory or None)
-        return (paint_batch(content, style, **options, **rest),)
+        tiles: dict[str, Any] = dict(tile_size=tile_size or None, max_memory=max_memory or None)
+        return (paint_batch(content, style, style_weight=strength, size=size, **rest, **tiles),)
 
 
 NODE_CLASS_MAPPINGS = {"ImpastoStylize": Stylize, "ImpastoStylizePrint": StylizePrint}
-NODE_DISPLAY_NAME_MAPPINGS = {"ImpastoStylize": "Stylize (impasto)", "ImpastoStylizePrint": "Stylize at print size (impasto)"}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "ImpastoStylize": "Stylize (impasto)",
+    "ImpastoStylizePrint": "Stylize at print size (impasto)",
+}
