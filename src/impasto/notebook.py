@@ -5,7 +5,7 @@ tqdm.auto makes it a notebook widget there (with ipywidgets; text without), and 
 anywhere else it is asked for. `LivePreview()` is a callback that shows the best image so far in
 one output, updated in place (`impasto.stylize(photo, painting, callback=LivePreview())`).
 The library itself never prints.
-"""  # noqa: E501
+"""
 
 from __future__ import annotations
 
