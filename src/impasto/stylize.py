@@ -22,6 +22,7 @@ from .config import StyleConfig, configure
 from .errors import ImpastoError
 from .guided import Controls, prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
+from .notebook import with_progress
 from .objective import Objective, build_objective, evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
@@ -276,10 +277,13 @@ def stylize(
     *,
     config: StyleConfig | None = None,
     callback: Callback | None = None,
+    progress: bool | None = None,
     **options,
 ) -> Image.Image:
     """Paint `content` in the style of `style` (a path, PIL image or array; or a list of them).
 
-    Keyword options are the fields of `StyleConfig` (size, style_weight, init, ...).
+    Keyword options are the fields of `StyleConfig` (size, style_weight, init, ...). `progress`: a
+    progress bar (tqdm.auto: a widget in Jupyter, text on stderr elsewhere); None shows it in Jupyter only.
     """
-    return run(content, style, config=config, callback=callback, **options).image
+    with with_progress(progress, callback) as report:
+        return run(content, style, config=config, callback=report, **options).image

@@ -1,0 +1,243 @@
+"""The ComfyUI node pack, driven as ComfyUI drives it: IMAGE [B, H, W, C] floats in 0-1, MASK [B, H, W],
+inputs by name, inside torch.inference_mode(). ComfyUI itself is not installed: a fake `comfy` package
+in sys.modules stands in for its progress bar and its Cancel check. Real VGG-19, 64-128 px, few steps.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import subprocess
+import sys
+import types
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import ImpastoError
+from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from impasto.comfyui.host import PREVIEW_SIDE
+from impasto.objective import _cached_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "examples" / "comfyui_workflow_api.json"
+CORE_NODES = {"LoadImage", "SaveImage", "PreviewImage"}  # ComfyUI's own nodes the example uses
+STYLIZE, PRINT = NODE_CLASS_MAPPINGS["ImpastoStylize"], NODE_CLASS_MAPPINGS["ImpastoStylizePrint"]
+FAST = dict(strength=3.0, preserve_color="none", seed=0, iterations=4)
+
+
+def as_image(*images: Image.Image) -> torch.Tensor:
+    """PIL images -> a ComfyUI IMAGE batch."""
+    return torch.stack([torch.from_numpy(np.asarray(i, dtype=np.float32) / 255.0) for i in images])
+
+
+def paint(node: type, **inputs: Any) -> torch.Tensor:
+    """Run a node as ComfyUI does: an instance, inputs by name, in inference mode; one IMAGE out."""
+    with torch.inference_mode():
+        outputs = getattr(node(), node.FUNCTION)(**inputs)
+    assert isinstance(outputs, tuple) and len(outputs) == len(node.RETURN_TYPES)
+    return outputs[0]
+
+
+def resized(image: Image.Image, shape: torch.Size) -> torch.Tensor:
+    return as_image(image.resize((shape[2], shape[1]), Image.Resampling.LANCZOS))
+
+
+@pytest.fixture
+def content(content_image: Image.Image) -> torch.Tensor:
+    return as_image(content_image)  # 1 x 72 x 96 x 3
+
+
+@pytest.fixture
+def style(style_image: Image.Image) -> torch.Tensor:
+    return as_image(style_image)
+
+
+def test_nodes_follow_comfyui_conventions() -> None:
+    assert set(NODE_DISPLAY_NAME_MAPPINGS) == set(NODE_CLASS_MAPPINGS)
+    for node in NODE_CLASS_MAPPINGS.values():
+        spec = node.INPUT_TYPES()
+        assert set(spec) == {"required", "optional"} and node.RETURN_TYPES == ("IMAGE",) and node.CATEGORY
+        method = inspect.signature(getattr(node(), node.FUNCTION))
+        for group in spec.values():
+            for name, (kind, *options) in group.items():
+                assert kind in ("IMAGE", "MASK", "INT", "FLOAT") or isinstance(kind, list), (name, kind)
+                if kind in ("INT", "FLOAT"):
+                    limits = options[0]
+                    assert limits["min"] <= limits["default"] <= limits["max"], name
+        method.bind(**{name: None for name in spec["required"]})  # every required input is a parameter
+        method.bind(**{name: None for group in spec.values() for name in group})
+
+
+def test_stylize_gives_an_image_batch_in_comfyui_layout(content: torch.Tensor, style: torch.Tensor) -> None:
+    out = paint(STYLIZE, content=content, style=style, size=64, **FAST)
+    assert out.shape == (1, 48, 64, 3) and out.dtype == torch.float32 and out.device.type == "cpu"
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    change = (out - resized(Image.fromarray((content[0].numpy() * 255).astype(np.uint8)), out.shape)).abs().mean()
+    assert change > 0.02  # painted, not the photo handed back
+
+
+def test_batch_is_painted_one_by_one_with_the_network_loaded_once(content: torch.Tensor, style: torch.Tensor) -> None:
+    second = torch.flip(content, dims=[2])  # another photo: the same one mirrored
+    other = torch.flip(style, dims=[3])  # and another painting: its colours turned around
+    _cached_weights.cache_clear()
+    both = paint(STYLIZE, content=torch.cat([content, second]), style=torch.cat([style, other]), size=64, **FAST)
+    assert _cached_weights.cache_info().misses == 1  # decoded once, kept for the second picture
+    alone = paint(STYLIZE, content=second, style=other, size=64, **FAST)  # content 2 goes with style 2
+    assert both.shape == (2, 48, 64, 3)
+    assert torch.allclose(both[1], alone[0], atol=2 / 255)  # item 2 is its own painting, not item 1's
+    assert (both[0] - both[1]).abs().mean() > 0.05
+
+
+def test_mask_keeps_the_photo_where_it_is_zero(content: torch.Tensor, style: torch.Tensor) -> None:
+    mask = torch.zeros(1, 72, 96)
+    mask[:, :, 48:] = 1.0  # style on the right half only
+    out = paint(STYLIZE, content=content, style=style, size=64, mask=mask, **{**FAST, "iterations": 8})
+    photo = resized(Image.fromarray((content[0].numpy() * 255).astype(np.uint8)), out.shape)
+    change = (out - photo).abs().mean(dim=(0, 1, 3))  # per column
+    left, right = change[:28].mean(), change[36:].mean()
+    assert right > 3 * left, (float(left), float(right))
+
+
+def test_style_2_blend_weight_0_is_style_1_alone(content: torch.Tensor, style: torch.Tensor) -> None:
+    other = as_image(Image.new("RGB", (64, 64), (20, 120, 40)))
+    one = paint(STYLIZE, content=content, style=style, size=64, **FAST)
+    blended = paint(STYLIZE, content=content, style=style, style_2=other, blend=0.0, size=64, **FAST)
+    assert torch.allclose(one, blended, atol=2 / 255)
+    towards_2 = paint(STYLIZE, content=content, style=style, style_2=other, blend=1.0, size=64, **FAST)
+    assert (towards_2 - one).abs().mean() > 0.02
+
+
+def test_print_size_paints_inches_times_dpi_in_tiles(
+    content: torch.Tensor, style: torch.Tensor, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="impasto"):
+        out = paint(PRINT, content=content, style=style, inches=1.0, dpi=128, tile_size=64, **{**FAST, "iterations": 3})
+    assert out.shape == (1, 96, 128, 3) and 0.0 <= out.min() and out.max() <= 1.0
+    assert "tiles of 64 px" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(content=np.zeros((1, 64, 64, 3), np.float32)), "content must be a ComfyUI IMAGE tensor, got ndarray"),
+        (dict(content=torch.rand(1, 3, 64, 64)), r"content must be an IMAGE of shape \[B, H, W, 3\]"),
+        (dict(content=torch.full((1, 64, 64, 3), float("nan"))), "content has NaN"),
+        (dict(content=torch.zeros(0, 64, 64, 3)), "content is empty"),
+        (dict(style=torch.rand(3, 32, 32, 3)), "style has a batch of 3; give 1 .* or 2"),
+        (dict(mask=torch.rand(1, 1, 64, 64)), r"mask must be a MASK of shape \[B, H, W\]"),
+        (dict(mask=torch.zeros(1, 64, 64)), "content mask 1 is empty"),
+        (dict(blend=1.5), "blend must be from 0 to 1"),
+    ],
+)
+def test_bad_input_is_one_clear_line(change: dict[str, Any], message: str) -> None:
+    inputs = dict(content=torch.rand(2, 64, 64, 3), style=torch.rand(1, 32, 32, 3), size=64, **FAST) | change
+    with pytest.raises(ImpastoError, match=message) as error:
+        paint(STYLIZE, **inputs)
+    assert "\n" not in str(error.value)
+
+
+def test_print_size_over_the_limit_is_refused() -> None:
+    with pytest.raises(ImpastoError, match="20 in at 600 dpi is 12000 px; at most 8192 px"):
+        paint(PRINT, content=torch.rand(1, 64, 64, 3), style=torch.rand(1, 32, 32, 3), inches=20.0, dpi=600, **FAST)
+
+
+class Interrupted(Exception):
+    """Stands in for comfy.model_management.InterruptProcessingException."""
+
+
+@pytest.fixture
+def comfy(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """A fake ComfyUI: comfy.utils.ProgressBar records its updates; Cancel is pressed after `cancel_after` checks."""
+    state = types.SimpleNamespace(bars=[], updates=[], checks=0, cancel_after=None)
+
+    class ProgressBar:
+        def __init__(self, total: int):
+            state.bars.append(total)
+
+        def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
+            state.updates.append((value, total, preview))
+
+    def throw_exception_if_processing_interrupted() -> None:
+        state.checks += 1
+        if state.cancel_after is not None and state.checks > state.cancel_after:
+            raise Interrupted
+
+    package = types.ModuleType("comfy")
+    utils = types.ModuleType("comfy.utils")
+    utils.ProgressBar = ProgressBar  # type: ignore[attr-defined]
+    management = types.ModuleType("comfy.model_management")
+    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted  # type: ignore[attr-defined]
+    for name, module in (("comfy", package), ("comfy.utils", utils), ("comfy.model_management", management)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return state
+
+
+def test_progress_goes_to_comfyuis_bar_over_the_whole_batch(
+    comfy: types.SimpleNamespace, content: torch.Tensor, style: torch.Tensor
+) -> None:
+    paint(STYLIZE, content=torch.cat([content, content]), style=style, size=64, **{**FAST, "iterations": 12})
+    assert comfy.bars == [24]  # one bar: 2 pictures x 12 evaluations
+    values = [value for value, _, _ in comfy.updates]
+    assert values == sorted(values) and values[-1] == 24 and all(total == 24 for _, total, _ in comfy.updates)
+    previews = [preview for _, _, preview in comfy.updates if preview is not None]
+    assert previews and all(kind == "JPEG" and side == PREVIEW_SIDE for kind, _, side in previews)
+    assert all(isinstance(image, Image.Image) and image.size == (64, 48) for _, image, _ in previews)
+    assert comfy.checks >= 24
+
+
+def test_cancel_in_comfyui_stops_the_painting(
+    comfy: types.SimpleNamespace, content: torch.Tensor, style: torch.Tensor
+) -> None:
+    comfy.cancel_after = 5
+    with pytest.raises(Interrupted):
+        paint(STYLIZE, content=torch.cat([content, content]), style=style, size=64, **{**FAST, "iterations": 50})
+    assert len(comfy.updates) <= 5  # stopped at the check, not after the batch's 100 evaluations
+
+
+def _load_like_comfyui(module_name: str) -> subprocess.CompletedProcess[str]:
+    """Load the repository's root __init__.py the way ComfyUI's loader does, in a fresh interpreter."""
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location({module_name!r}, {str(ROOT / '__init__.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules[spec.name] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "import impasto\n"
+        "print(sorted(module.NODE_CLASS_MAPPINGS), impasto.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/", timeout=120)
+
+
+@pytest.mark.parametrize("module_name", [str(ROOT).replace(".", "_x_"), "impasto"])  # today's ComfyUI; older ones
+def test_clone_in_custom_nodes_loads_the_pack(module_name: str) -> None:
+    proc = _load_like_comfyui(module_name)
+    assert proc.returncode == 0, proc.stderr
+    names, package = proc.stdout.split("] ")
+    assert names + "]" == str(sorted(NODE_CLASS_MAPPINGS))
+    assert Path(package.strip()) == ROOT / "src" / "impasto" / "__init__.py"  # the package, not the shim
+
+
+def test_installed_package_declares_the_comfyui_entry_point() -> None:
+    (point,) = [p for p in entry_points(group="comfyui.custom_nodes") if p.name == "impasto"]
+    assert point.load().NODE_CLASS_MAPPINGS is NODE_CLASS_MAPPINGS
+
+
+def test_example_workflow_uses_the_nodes_as_declared() -> None:
+    workflow = json.loads(WORKFLOW.read_text())
+    ours = [node for node in workflow.values() if node["class_type"] in NODE_CLASS_MAPPINGS]
+    assert ours and {node["class_type"] for node in workflow.values()} <= set(NODE_CLASS_MAPPINGS) | CORE_NODES
+    for node in ours:
+        spec = NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()
+        assert set(spec["required"]) <= set(node["inputs"]) <= set(spec["required"]) | set(spec["optional"])
+        for name, value in node["inputs"].items():
+            if isinstance(value, list):  # a link: [source node id, output index]
+                assert value[0] in workflow and value[1] == 0, (name, value)
