@@ -94,13 +94,18 @@ def _styles(value: Any, name: str, count: int) -> list[Any]:
     return [styles[i] for i in convert.pick(len(styles), count, name)]
 
 
-class Stylize:
-    """Paint the content image(s) in the style of a painting (Gatys et al.), at a size in pixels."""
+class _ImageNode:
+    """What ComfyUI reads of every impasto node: its menu, the method it calls and the one IMAGE it returns."""
 
     CATEGORY = CATEGORY
     FUNCTION = "paint"
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
+
+
+class Stylize(_ImageNode):
+    """Paint the content image(s) in the style of a painting (Gatys et al.), at a size in pixels."""
+
     DESCRIPTION = "Neural style transfer (impasto): the photo's composition, the painting's colours and strokes."
 
     @classmethod
@@ -113,13 +118,9 @@ class Stylize:
         return (paint_batch(content, style, style_weight=strength, size=size, **rest),)
 
 
-class StylizePrint:
+class StylizePrint(_ImageNode):
     """The same at print size: longest side in inches x dpi, evaluated in tiles where memory asks for it."""
 
-    CATEGORY = CATEGORY
-    FUNCTION = "paint"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
     DESCRIPTION = "Style transfer at print size: large pictures evaluated tile by tile, with the same result."
 
     @classmethod
