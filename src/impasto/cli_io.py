@@ -10,13 +10,12 @@ import contextlib
 import csv
 import io
 import json
-import os
 import signal
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import ImpastoError
-from .imageio import check_writable, output_format
+from .imageio import check_writable, output_format, refuse_input_as_output
 
 
 def _input_paths(args: argparse.Namespace) -> list[str]:
@@ -26,21 +25,12 @@ def _input_paths(args: argparse.Namespace) -> list[str]:
     return [path for path in listed if isinstance(path, str)]
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one does not exist (yet): not the same file
-        return False
-
-
 def check_outputs(args: argparse.Namespace) -> None:
     if output_format(args.output) not in ("PNG", "TIFF") and args.bit_depth == 16:
         raise ImpastoError(f"{args.output}: --bit-depth 16 needs a .png or .tif output")
     outputs = [("-o", args.output)] + ([("--loss-trace", args.loss_trace)] if args.loss_trace else [])
     for flag, output in outputs:
-        for source in _input_paths(args):
-            if _same_file(output, source):  # links and hard links included
-                raise ImpastoError(f"{flag} {output} is the same file as the input {source}; choose another name")
+        refuse_input_as_output(flag, output, _input_paths(args))
     check_writable(args.output)
     if args.loss_trace:
         if not args.loss_trace.lower().endswith((".json", ".csv")):

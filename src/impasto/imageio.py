@@ -10,7 +10,7 @@ import re
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Union
 
@@ -197,6 +197,21 @@ def _name_max(folder: Path) -> int:
         return os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):  # not POSIX, or the system does not say
         return 255
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file, links and hard links included (False where either does not exist)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_input_as_output(name: str, output: str | os.PathLike, sources: Sequence[object]) -> None:
+    """ImpastoError where `output` is one of the files the run reads: writing it would destroy an input."""
+    for source in sources:
+        if isinstance(source, (str, os.PathLike)) and same_file(output, source):
+            raise ImpastoError(f"{name} {output} is the same file as the input {source}; choose another name")
 
 
 def check_writable(path: str | os.PathLike) -> None:

@@ -24,7 +24,7 @@ from .. import __version__
 from ..config import StyleConfig, configure
 from ..errors import ImpastoError
 from ..guided import prepare
-from ..imageio import ImageLike, fit_size, load_image
+from ..imageio import ImageLike, fit_size, load_image, refuse_input_as_output
 from ..runtime import resolve
 from ..stylize import as_list
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
@@ -118,6 +118,7 @@ def video(
     cfg = dataclasses.replace(cfg, size=max(size))
     prepare(Image.new("RGB", size), styles, cfg)  # masks and per-style lists checked before the long run
     check_output(output)
+    refuse_input_as_output("-o", output, [input, *as_list(style)])  # the clip or a style, links included
     runtime = resolve(cfg.device, cfg.precision)
     settings = {
         "impasto": __version__, "input": file_fingerprint(clip.path), "styles": [image_fingerprint(s) for s in styles],
