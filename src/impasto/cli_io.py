@@ -69,12 +69,15 @@ class Signals:
             signal.signal(sig, handler)
 
     @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._defer = True
+    def deferred(self, then_stop: bool = False) -> Iterator[None]:
+        """Signals only wait while the block runs; `then_stop`: one that came meanwhile stops the run after it."""
+        self._defer, before = True, self.received
         try:
             yield
         finally:
             self._defer = False
+        if then_stop and self.received is not None and before is None:
+            raise KeyboardInterrupt
 
     @property
     def name(self) -> str:
