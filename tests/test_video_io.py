@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from fractions import Fraction
 from pathlib import Path
@@ -152,3 +153,16 @@ def test_bad_input_is_one_line_and_leaves_nothing(clip, tmp_path, capsys):
         assert code == 1, (name, err)
         assert err.count("\n") == 1 and message in err and "Traceback" not in err, (name, err)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no output, no work folder, no temp file
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm"])
+def test_the_same_frames_encode_to_the_same_bytes(suffix, tmp_path):
+    """What makes a resumed video the uninterrupted one's file: x264's mbtree and Matroska's UID varied."""
+    frames = moving_frames(40, (62, 34))  # not a multiple of 16: x264 read padding that varied
+    times = [Fraction(i, 25) for i in range(40)]
+    digests = set()
+    for attempt in range(5):
+        path = tmp_path / f"take{attempt}{suffix}"
+        write_video(path, frames, (62, 34), times, Fraction(40, 25))
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert len(digests) == 1

@@ -43,6 +43,16 @@ def _too_many(path: Path, pixels: int, limit: float, whose: str) -> TooManyPixel
     return TooManyPixels(f"{path}: image is too large ({pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
 
 
+def check_pixels(path: str | os.PathLike, width: int, height: int, what: str = "image") -> None:
+    """Refuse what Pillow's decompression-bomb guard refuses for a still (a video's frames too), before decoding."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise TooManyPixels(
+            f"{path}: {what} is too large ({width}x{height}, {width * height / 1e6:.1f} MP; "
+            f"the decompression-bomb guard is {limit / 1e6:.3g} MP)"
+        )
+
+
 def check_input_file(path: Path, what: str = "an image") -> None:
     """An existing, non-empty file, or a one-line error saying which of those it is not."""
     if not path.exists():

@@ -27,8 +27,9 @@ def video(input: str | Path, style: Any, output: str | Path, **options: Any) -> 
     Options: `start`, `duration` (seconds) or `frames`, `fps` (resample; default: the source's
     frame times), `temporal_weight`, `frame_iterations` (evaluations per frame after the first),
     `work_dir`, `resume` (True / False / None: reuse frames if the settings match), `keep_frames`,
-    `callback` (gets a FrameProgress after every evaluation; True stops), `config`, and every
-    StyleConfig field (size, style_weight, preserve_color, ...). Returns a VideoResult.
+    `callback` (gets a FrameProgress after every evaluation; True stops), `writes` (the context the
+    final encode runs in), `config`, and every StyleConfig field (size, style_weight, preserve_color,
+    ...). Returns a VideoResult.
     """
     try:
         from .api import video as paint_video

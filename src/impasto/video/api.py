@@ -2,17 +2,19 @@
 
 Everything that can be refused is refused before the first frame is painted (options, the input,
 the styles and controls, the output's type and folder), so bad input leaves nothing behind. The
-frames go to the work folder as they are finished; the video is encoded from there at the end, or
-from the frames done so far when the run is interrupted (Ctrl-C or the callback), so the file is
-always playable and a rerun resumes.
+frames go to the work folder (created and locked at the start, so an unwritable one or a second
+run on it is refused before any painting) as they are finished; the video is encoded from there at
+the end, or from the frames done so far when the run is interrupted (Ctrl-C or the callback), so
+the file is always playable and a rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -99,12 +101,14 @@ def video(
     keep_frames: bool = False,
     config: StyleConfig | None = None,
     callback: FrameCallback | None = None,
+    writes: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
     **options: Any,
 ) -> VideoResult:
     """Paint `input` (any video FFmpeg reads) in the style of `style`, temporally consistent; write `output`.
 
     Options are StyleConfig's (size, style_weight, preserve_color, ...). The work folder (default:
     OUTPUT.frames next to the output) keeps finished frames: a rerun with the same settings resumes.
+    `writes` gives the context the final encode runs in (the CLI holds SIGTERM/SIGHUP back there).
     """
     began = time.perf_counter()
     cfg = configure(config, **options)
@@ -125,12 +129,23 @@ def video(
         "config": cfg.as_metadata(), "window": dataclasses.asdict(window),
         "temporal_weight": temporal_weight, "frame_iterations": frame_iterations,
     }  # fmt: skip
-    store = WorkDir(work_dir or Path(f"{output}.frames"), settings, resume)
+    folder = Path(work_dir) if work_dir is not None else Path(f"{output}.frames")
+    if folder.resolve() == Path(output).resolve():
+        raise ImpastoError(f"{folder}: --work-dir cannot be the output file itself")
     painter = Painter(styles, cfg, runtime, temporal_weight, frame_iterations, callback, expected_frames(clip, window))
+    with WorkDir(folder, settings, resume) as store:
+        return _paint(store, painter, clip, window, size, output, keep_frames, writes, began)
+
+
+def _paint(
+    store: WorkDir, painter: Painter, clip: Clip, window: Window, size: tuple[int, int], output: str | Path,
+    keep_frames: bool, writes: Callable[[], contextlib.AbstractContextManager[Any]], began: float,
+) -> VideoResult:  # fmt: skip
+    """Paint into the (locked) work folder, then encode the frames done."""
     recorder = _Recorder(read_frames(clip, window, size))
     done, stopped = 0, "complete"
     try:
-        with runtime.reproducible(cfg.seed):
+        with painter.runtime.reproducible(painter.cfg.seed):
             for index, image in enumerate(painter.paint(recorder, store.load)):
                 if not store.path(index).is_file():
                     store.save(index, image)
@@ -145,7 +160,8 @@ def video(
         times = recorder.times[:done]
         end = recorder.times[done] if len(recorder.times) > done else times[-1] + 1 / rate
         audio = (clip, float(recorder.origin or 0)) if clip.has_audio else None
-        write_video(output, (store.load(i) or Image.new("RGB", size) for i in range(done)), size, times, end, audio)
+        with writes():  # a signal now would throw away the whole encode: it waits until the file is written
+            write_video(output, (store.load(i) or Image.new("RGB", size) for i in range(done)), size, times, end, audio)
         result.output = Path(output)
         if stopped == "complete" and not keep_frames:
             store.clear()

@@ -2,7 +2,8 @@
 
 The parser is the still's (one place for every style option and its default), with the options
 that make no sense for a video hidden and refused, and a group of video options added. Progress
-is a bar over frames with the ETA of the whole clip; Ctrl-C writes the frames done so far.
+is a bar over frames with the ETA of the whole clip; Ctrl-C, SIGTERM and SIGHUP write the frames
+done so far (a signal during the final encode waits for it to finish).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cli import EXIT_INTERRUPTED, build_parser, config_from_args, format_duration
+from ..cli import build_parser, config_from_args, format_duration
+from ..cli_io import Signals
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT, video
 
 if TYPE_CHECKING:
+    from .api import VideoResult
     from .frames import FrameProgress
 
 _STILL_ONLY = ("demo", "save_every", "loss_trace", "bit_depth")
@@ -107,22 +110,26 @@ def video_main(argv: Sequence[str]) -> int:
         parser.error("give an INPUT video and at least one STYLE image")
     cfg = config_from_args(args)
     bar = _FrameBar(args.quiet)
-    try:
-        result = video(
-            args.images[0], args.images[1:], args.output, config=cfg, callback=bar,
-            start=args.start, duration=args.duration, frames=args.frames, fps=args.fps,
-            temporal_weight=args.temporal_weight, frame_iterations=args.frame_iterations,
-            work_dir=args.work_dir, resume=args.resume, keep_frames=args.keep_frames,
-        )  # fmt: skip
-    finally:
-        bar.close()
-    if result.output is None:
-        print("impasto: interrupted before the first frame was done; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    result: VideoResult | None = None
+    with Signals() as signals:
+        try:
+            result = video(
+                args.images[0], args.images[1:], args.output, config=cfg, callback=bar,
+                start=args.start, duration=args.duration, frames=args.frames, fps=args.fps,
+                temporal_weight=args.temporal_weight, frame_iterations=args.frame_iterations,
+                work_dir=args.work_dir, resume=args.resume, keep_frames=args.keep_frames, writes=signals.deferred,
+            )  # fmt: skip
+        except KeyboardInterrupt:  # before the painting began (while the clip, styles or network loaded)
+            pass
+        finally:
+            bar.close()
+    if result is None or result.output is None:
+        print(f"impasto: {signals.name} before the first frame was done; nothing written", file=sys.stderr)
+        return signals.exit_code
     if not result.complete:
-        print(f"impasto: interrupted; the {result.frames} frame(s) done are in {args.output} "
+        print(f"impasto: {signals.name}; the {result.frames} frame(s) done are in {args.output} "
               "(run the same command again to resume)", file=sys.stderr)  # fmt: skip
-        return EXIT_INTERRUPTED
+        return signals.exit_code
     if not args.quiet:
         later = result.later_seconds
         per = f", {sum(later) / len(later):.1f} s per frame after the first" if later else ""

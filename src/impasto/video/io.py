@@ -23,13 +23,19 @@ import av
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write, check_input_file, check_writable
+from ..imageio import atomic_write, check_input_file, check_pixels, check_writable
 
-# Output container -> (container format, video codec, pixel format, audio codec, encoder options).
-OUTPUTS: dict[str, tuple[str, str, str, str, dict[str, str]]] = {
-    ".mp4": ("mp4", "libx264", "yuv420p", "aac", {"crf": "18", "preset": "medium"}),
-    ".webm": ("webm", "libvpx-vp9", "yuv420p", "libopus", {"crf": "30", "b": "0", "row-mt": "1"}),
-}
+# Output container -> (container format, video codec, pixel format, audio codec, encoder options, muxer options).
+# Both are chosen so that the same frames always give the same bytes (a resumed run's file is the uninterrupted
+# run's): x264's macroblock-tree rate control reads uninitialised padding at sizes that are not a multiple of 16
+# and varies from encode to encode (off: ~20% larger at the same PSNR), and Matroska writes a random segment UID
+# unless bit-exact. MP4's index goes first (faststart) so that a browser starts playing at once.
+OUTPUTS: dict[str, tuple[str, str, str, str, dict[str, str], dict[str, str]]] = {
+    ".mp4": ("mp4", "libx264", "yuv420p", "aac", {"crf": "18", "preset": "medium", "x264-params": "no-mbtree=1"},
+             {"movflags": "+faststart"}),
+    ".webm": ("webm", "libvpx-vp9", "yuv420p", "libopus", {"crf": "30", "b": "0", "row-mt": "1"},
+              {"fflags": "+bitexact"}),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,11 +121,16 @@ def probe(path: str | Path) -> Clip:
             duration = float(stream.duration * stream.time_base)
         else:
             duration = (container.duration or 0) / av.time_base
+        check_pixels(path, stream.width, stream.height, "its frame size")
         return Clip(path, stream.width, stream.height, Fraction(rate), duration, bool(container.streams.audio))
 
 
-def _decoded(container: Any, stream: Any, start: float, path: Path) -> Iterator[tuple[Fraction, Any]]:
-    """(time in seconds, frame) from `start` on; a decoder failure mid-file is one line, not a traceback."""
+def _decoded(
+    container: Any, stream: Any, start: float, path: Path, seen: list[Fraction]
+) -> Iterator[tuple[Fraction, Any]]:
+    """(time in seconds, frame) from `start` on; a decoder failure mid-file is one line, not a traceback.
+
+    `seen` gets the last time decoded (before `start` too): none at all means the file lacks its frames."""
     if start > 0:
         container.seek(int(start / stream.time_base), stream=stream, backward=True)
     try:
@@ -127,6 +138,7 @@ def _decoded(container: Any, stream: Any, start: float, path: Path) -> Iterator[
             if frame.pts is None:
                 continue
             time = Fraction(frame.pts) * stream.time_base
+            seen[:] = [time]
             if time + Fraction(1, 1000) >= start:  # frame times are rounded: a millisecond of slack
                 yield time, frame
     except av.error.FFmpegError as exc:
@@ -171,18 +183,20 @@ def read_frames(clip: Clip, window: Window, size: tuple[int, int]) -> Iterator[F
     with _open(clip.path) as container:
         stream = _video_stream(container, clip.path)
         stream.thread_type = "AUTO"
-        found = False
-        decoded = _decoded(container, stream, window.start, clip.path)
+        found, seen = False, list[Fraction]()
+        decoded = _decoded(container, stream, window.start, clip.path, seen)
         for index, (time, frame, origin) in enumerate(_limited(decoded, window)):
             found = True
+            check_pixels(clip.path, frame.width, frame.height, f"frame {index + 1}")  # a stream may change size
             image = frame.to_image()
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
             yield Frame(index, time, image, origin)
-        if not found:
-            where = f"after {window.start:g} s" if window.start else "in it"
-            length = f" (it is {clip.duration:.2f} s long)" if clip.duration else ""
-            raise ImpastoError(f"{clip.path}: no video frames {where}{length}")
+        if not found and seen:
+            last = f"the last is at {float(seen[0]):.2f} s"
+            raise ImpastoError(f"{clip.path}: no video frames after {window.start:g} s ({last})")
+        if not found:  # not one frame decoded, whatever the header says the length is
+            raise ImpastoError(f"{clip.path}: cannot decode any video frame (the file is truncated or corrupt)")
 
 
 def check_output(path: str | Path) -> None:
@@ -200,7 +214,7 @@ def _time_base(times: list[Fraction]) -> Fraction:
 
 
 def _add_video(out: Any, suffix: str, size: tuple[int, int], times: list[Fraction], end: Fraction) -> Any:
-    _, codec, pix_fmt, _, options = OUTPUTS[suffix]
+    _, codec, pix_fmt, _, options, _ = OUTPUTS[suffix]
     time_base = _time_base([*times, end])
     rate = Fraction(len(times)) / end if end > 0 else Fraction(25)
     stream = out.add_stream(codec, rate=rate.limit_denominator(1001), options=options)
@@ -287,15 +301,14 @@ def write_video(
     Written through a temp file and renamed: an interruption or a failure leaves no partial file.
     """
     suffix = Path(path).suffix.lower()
-    container = OUTPUTS[suffix][0]
+    container, muxer = OUTPUTS[suffix][0], OUTPUTS[suffix][5]
 
     def write(handle: IO[bytes]) -> None:
-        # FFmpeg's faststart pass (index first, so a browser starts playing at once) reopens the file by
-        # name: encode into a private temp folder, then copy into atomic_write's handle.
+        # FFmpeg's faststart pass reopens the file by name: encode into a private temp folder, then copy
+        # into atomic_write's handle.
         with tempfile.TemporaryDirectory(prefix="impasto-video-") as folder:
             encoded = Path(folder) / f"out{suffix}"
-            extra = {"movflags": "+faststart"} if container == "mp4" else {}
-            with av.open(str(encoded), "w", format=container, options=extra) as out:
+            with av.open(str(encoded), "w", format=container, options=muxer) as out:
                 video = _add_video(out, suffix, size, times, end)  # every stream exists before the first packet
                 sound = _add_audio(out, suffix, audio[0]) if audio is not None else None
                 _mux_video(out, video, frames, times, end)

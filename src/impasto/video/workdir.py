@@ -4,8 +4,12 @@ A video takes minutes to hours; losing it to a Ctrl-C, a closed laptop or a cras
 Each finished frame is written (atomically) as frame_NNNNNN.png next to a settings.json that
 fingerprints everything that shapes the frames: the input file, the style images' pixels, the
 StyleConfig, the window and the video options. A later run with the same fingerprint reuses the
-frames; with another one it starts over (or, asked to resume, refuses). The folder is created on
-the first finished frame, so a run that fails early leaves nothing behind.
+frames; with another one it starts over (or, asked to resume, refuses).
+
+The folder is a user's file system, so it is handled with care: a folder that impasto did not make
+(not empty, no settings.json of ours) is refused, never cleared or read as frames; the folder is
+locked while a run paints into it, so a second run on it refuses at once instead of deleting the
+first one's frames; and only our own files (and a folder we made) are ever removed.
 """
 
 from __future__ import annotations
@@ -23,9 +27,16 @@ from PIL import Image
 from ..errors import ImpastoError
 from ..imageio import atomic_write, load_image, save_image
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two runs on one folder are the user's to avoid
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger("impasto")
 
 SETTINGS = "settings.json"
+LOCK = ".impasto-lock"
+_MARK = "impasto work folder"  # the key in settings.json that says the folder is ours
 _PATTERN = "frame_{:06d}.png"
 
 
@@ -46,29 +57,90 @@ def image_fingerprint(image: Image.Image) -> str:
 
 
 class WorkDir:
-    """Frames 0..n-1 of one set of settings; `resume` True: must match, False: start over, None: reuse if it matches."""
+    """Frames 0..n-1 of one set of settings; `resume` True: must match, False: start over, None: reuse if it matches.
+
+    Opening it creates and locks the folder (so an unwritable one fails before any painting);
+    `release()` (or leaving the `with` block) unlocks it and removes a folder we made that holds nothing.
+    """
 
     def __init__(self, folder: str | os.PathLike, settings: Mapping[str, Any], resume: bool | None = None):
         self.folder = Path(folder)
         self.settings = json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
-        self._created = False
         if self.folder.exists() and not self.folder.is_dir():
             raise ImpastoError(f"{self.folder}: work folder path is a file")
         stored = self._stored()
-        if stored is not None and stored == self.settings and resume is not False:
-            self._created = True
+        if stored is None and self._holds_other_files():
+            raise ImpastoError(
+                f"{self.folder}: this folder was not made by impasto (no settings.json of its own); "
+                "give --work-dir a new or empty folder"
+            )
+        self._made = not self.folder.exists() or stored is not None  # ours to remove once it holds nothing
+        self._lock = self._acquire()
+        self._matches = stored is not None and stored == self.settings and resume is not False
+        if self._matches:
             log.info("resuming from %d frame(s) in %s", self.count(), self.folder)
         elif stored is not None and resume:
+            self.release()
             raise ImpastoError(f"{self.folder} holds frames painted with other settings; drop --resume to start over")
         elif stored is not None:
             log.info("work folder %s holds other settings: starting over", self.folder)
             self.clear()
 
+    def __enter__(self) -> WorkDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     def _stored(self) -> dict[str, Any] | None:
+        """The settings of the frames here, if an impasto run wrote them; None otherwise."""
         try:
-            return json.loads((self.folder / SETTINGS).read_text())
+            stored = json.loads((self.folder / SETTINGS).read_text())
         except (OSError, ValueError):
             return None
+        if not isinstance(stored, dict):
+            return None
+        if stored.get(_MARK) == 1:
+            return stored.get("settings")
+        return stored if {"impasto", "input", "config"} <= stored.keys() else None  # written before the mark
+
+    def _holds_other_files(self) -> bool:
+        try:
+            return any(path.name != LOCK for path in self.folder.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return False  # nothing there yet (creating it says what is wrong)
+        except OSError as exc:
+            raise ImpastoError(f"{self.folder}: cannot read the work folder ({exc.strerror})") from None
+
+    def _acquire(self) -> IO[bytes] | None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = (self.folder / LOCK).open("ab")
+        except OSError as exc:
+            raise ImpastoError(f"{self.folder}: cannot create the work folder ({exc.strerror})") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise ImpastoError(
+                    f"{self.folder}: another impasto run is painting into this work folder; "
+                    "wait for it to finish or give --work-dir another folder"
+                ) from None
+        return handle
+
+    def release(self) -> None:
+        """Unlock; remove the lock file, and the folder if we made it and it holds nothing else."""
+        if self._lock is None:
+            return
+        (self.folder / LOCK).unlink(missing_ok=True)
+        self._lock.close()  # closing drops the lock
+        self._lock = None
+        if self._made:
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass  # frames to resume from, or something else of the user's
 
     def path(self, index: int) -> Path:
         return self.folder / _PATTERN.format(index)
@@ -81,35 +153,25 @@ class WorkDir:
         return n
 
     def load(self, index: int) -> Image.Image | None:
-        """Frame `index` if an earlier run of these settings painted it."""
-        if not self._created or not self.path(index).is_file():
+        """Frame `index` if a run of these settings painted it."""
+        if not self._matches or not self.path(index).is_file():
             return None
         return load_image(self.path(index))
 
     def save(self, index: int, image: Image.Image) -> None:
-        if not self._created:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ImpastoError(f"{self.folder}: cannot create the work folder ({exc.strerror})") from None
-            text = json.dumps(self.settings, indent=1, sort_keys=True).encode()
+        if not self._matches:
+            text = json.dumps({_MARK: 1, "settings": self.settings}, indent=1, sort_keys=True).encode()
 
             def write(handle: IO[bytes]) -> None:
                 handle.write(text)
 
             atomic_write(self.folder / SETTINGS, write)
-            self._created = True
+            self._matches = True
         save_image(image, self.path(index))
 
     def clear(self) -> None:
-        """Remove our files (frames and settings) and the folder if that empties it; nothing else is touched."""
-        if not self.folder.is_dir():
-            return
-        for path in self.folder.glob("frame_*.png"):
+        """Remove our files (frames and settings); the folder itself goes on `release()` if we made it."""
+        for path in self.folder.glob("frame_[0-9][0-9][0-9][0-9][0-9][0-9].png"):
             path.unlink(missing_ok=True)
         (self.folder / SETTINGS).unlink(missing_ok=True)
-        try:
-            self.folder.rmdir()
-        except OSError:
-            pass  # something else of the user's lives there
-        self._created = False
+        self._matches = False
