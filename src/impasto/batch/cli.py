@@ -1,4 +1,8 @@
-"""Command line of `impasto batch`: parse, show a bar over jobs, say what failed, exit non-zero if any did."""
+"""Command line of `impasto batch`: parse, show a bar over jobs, say what failed, exit non-zero if any did.
+
+SIGINT, SIGTERM and SIGHUP stop it as Ctrl-C does: the job running is dropped (its temp folder removed),
+writes under way finish, summary.csv and index.html are written, and it exits 128 + the signal's number.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import _Parser  # argparse whose usage error is one line, as `impasto`'s own
+from ..cli_io import Signals
 from ..stylize import Callback, Progress
 from . import batch
 from .options import parse_grid, parse_settings
 from .plan import Task
-from .runner import ENGINES
+from .runner import ENGINES, Report, Writes
 
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1  # a stop by a signal exits 128 + its number (Signals.exit_code): 130 for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,13 +110,34 @@ def batch_main(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args, parser)
+    with Signals() as signals:  # SIGTERM and SIGHUP stop as Ctrl-C does; writes finish first
+        try:
+            start = time.perf_counter()
+            report = _run(args, lambda: signals.deferred(then_stop=True))
+        except KeyboardInterrupt:  # before or after the jobs ran (planning, starting Ray)
+            print(f"impasto batch: {signals.name}; rerun to continue", file=sys.stderr)
+            return signals.exit_code
+    for entry in report.failed:
+        print(f"impasto batch: failed: {entry['output'] or entry['source']}: {entry['error']}", file=sys.stderr)
+    if report.interrupted:
+        print(f"impasto batch: {signals.name}; {report.painted} painted, rerun to continue", file=sys.stderr)
+        return signals.exit_code
+    if not args.quiet:
+        print(
+            f"impasto batch: {report.painted} painted, {report.skipped} already done, {len(report.failed)} failed "
+            f"in {time.perf_counter() - start:.1f} s; see {Path(args.output) / 'index.html'}",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if report.failed else 0
+
+
+def _run(args: argparse.Namespace, writes: Writes) -> Report:
     cwd = Path.cwd()
     engine: dict[str, Any] = {"engine": args.engine}
     if args.engine == "ray":
         engine.update(address=args.address, cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
                       workers=args.workers, retries=args.retries)  # fmt: skip
-    start = time.perf_counter()
-    report = batch(
+    return batch(
         args.content,
         args.style,
         args.output,
@@ -121,17 +146,6 @@ def batch_main(argv: Sequence[str]) -> int:
         options=parse_settings(args.set, cwd),
         suffix=f".{args.format}",
         reporter=BarReporter(args.quiet),
+        writes=writes,
         **engine,
     )
-    for entry in report.failed:
-        print(f"impasto batch: failed: {entry['output'] or entry['source']}: {entry['error']}", file=sys.stderr)
-    if report.interrupted:
-        print(f"impasto batch: interrupted after {report.painted} job(s); rerun to do the rest", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if not args.quiet:
-        print(
-            f"impasto batch: {report.painted} painted, {report.skipped} already done, {len(report.failed)} failed "
-            f"in {time.perf_counter() - start:.1f} s; see {Path(args.output) / 'index.html'}",
-            file=sys.stderr,
-        )
-    return EXIT_FAILED if report.failed else 0

@@ -3,7 +3,8 @@
 A job is done when its output file exists and carries the job's key: in the PNG's metadata (which
 survives a lost ledger), or, for formats without our metadata, in the ledger's last entry for that
 output. The ledger is appended one fsync'ed line per finished job, so a crash loses at most the line
-being written, and a torn last line is ignored on reading.
+being written: the next append starts a line of its own, and reading takes every whole entry it
+finds, even one glued onto a torn line (the torn entry's job simply runs again).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import IO, Any
 from PIL import Image
 
 from .. import __version__
+from ..errors import ImpastoError
 from ..imageio import atomic_write
 from .plan import Task
 
@@ -65,23 +67,28 @@ class Ledger:
             self.latest[entry["output"]] = entry
 
     def _read(self) -> Iterable[dict[str, Any]]:
-        if not self.path.exists():
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().split("\n")
+        except FileNotFoundError:
             return
-        with open(self.path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line torn by a crash: that job simply runs again
-                if isinstance(entry, dict) and isinstance(entry.get("output"), str):
-                    yield entry
+        except OSError as exc:
+            raise ImpastoError(f"{self.path}: cannot read the ledger ({exc.strerror or exc})") from None
+        for line in lines:
+            yield from _entries(line)
 
     def append(self, entry: dict[str, Any]) -> None:
+        """One fsync'ed line, always on a line of its own (after a torn last line, a newline first)."""
         line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(self.path, "a+b") as handle:
+                if not _ends_a_line(handle):
+                    line = "\n" + line
+                handle.write(line.encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise ImpastoError(f"{self.path}: cannot write the ledger ({exc.strerror or exc})") from None
         self.latest[entry["output"]] = entry
 
     def done(self, task: Task) -> dict[str, Any] | None:
@@ -96,6 +103,32 @@ class Ledger:
                 return None
             return entry if in_ledger else {**make_entry(task, OK), **png_entry(path)}
         return entry if in_ledger else None
+
+
+def _ends_a_line(handle: IO[bytes]) -> bool:
+    """Whether the file is empty or its last byte is a newline (it is not after a torn write)."""
+    size = handle.seek(0, os.SEEK_END)
+    if not size:
+        return True
+    handle.seek(size - 1)
+    return handle.read(1) == b"\n"
+
+
+def _entries(line: str) -> Iterable[dict[str, Any]]:
+    """The entries on one line: normally one; after a crash, a torn entry with a whole one glued on."""
+    decoder = json.JSONDecoder()
+    at = line.find("{")
+    while at != -1:
+        try:
+            entry, end = decoder.raw_decode(line, at)
+        except json.JSONDecodeError:  # the torn part: look for the next object that starts after it
+            at = line.find("{", at + 1)
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("output"), str):
+            yield entry
+            at = line.find("{", end)
+        else:  # an object nested in a torn entry (its options): skip into it, not past what follows
+            at = line.find("{", at + 1)
 
 
 def write_file(path: str | Path, data: bytes) -> None:

@@ -116,7 +116,11 @@ def _fmt(name: str, value: Any) -> str:
 
 
 def _identity(job: Job) -> str:
-    return json.dumps([job.kind, job.content, job.styles, _canonical(job.options)], sort_keys=True, default=str)
+    """What makes two jobs one: the same work into the same (explicit or derived) output."""
+    work = [job.kind, job.content, job.styles, _canonical(job.options)]
+    if job.output:  # (without one, as before: the short hashes of clashing derived names stay the same)
+        work.append(job.output)
+    return json.dumps(work, sort_keys=True, default=str)
 
 
 def base_name(job: Job, suffix: str) -> str:
@@ -131,11 +135,34 @@ def base_name(job: Job, suffix: str) -> str:
     return stem + suffix
 
 
+def _both(first: Job, second: Job) -> str:
+    """'jobs.csv: rows 2 and 3' (one manifest) or 'a.csv row 2 and b.csv row 3'."""
+    a, b = (re.fullmatch(r"(.*) (row|line) (\d+)", job.source) for job in (first, second))
+    if a and b and a.group(1, 2) == b.group(1, 2):
+        return f"{a.group(1)}: {a.group(2)}s {a.group(3)} and {b.group(3)}"
+    return f"{first.source or first.label()} and {second.source or second.label()}"
+
+
+def _claim_explicit(unique: Mapping[str, Job], suffix: str) -> dict[str, str]:
+    """Explicit output names -> the identity that asked; two different jobs on one name is an error."""
+    owners: dict[str, str] = {}
+    for ident, job in unique.items():
+        if not job.output:
+            continue
+        name = base_name(job, suffix)
+        if name in owners:
+            raise ImpastoError(f"{_both(unique[owners[name]], job)} both ask for output {name}")
+        owners[name] = ident
+    return owners
+
+
 def name_jobs(jobs: Iterable[Job], suffix: str) -> list[Task]:
-    """Tasks with unique output names: duplicates of a job are dropped, clashing names get a short hash."""
+    """Tasks with unique output names: duplicates of a job are dropped, an explicit name is the job's own
+    (two jobs asking for one is an ImpastoError), derived names that clash get a short hash."""
     unique: dict[str, Job] = {}
     for job in jobs:
         unique.setdefault(_identity(job), job)
+    explicit = _claim_explicit(unique, suffix)
     names = {ident: base_name(job, suffix) for ident, job in unique.items()}
     counts: dict[str, int] = {}
     for name in names.values():
@@ -143,7 +170,7 @@ def name_jobs(jobs: Iterable[Job], suffix: str) -> list[Task]:
     tasks = []
     for ident, job in unique.items():
         name = names[ident]
-        if counts[name] > 1:
+        if not job.output and (counts[name] > 1 or name in explicit):
             stem, ext = Path(name).stem, Path(name).suffix
             name = f"{stem}-{_digest(ident)[:6]}{ext}"
         tasks.append(Task(job, name))

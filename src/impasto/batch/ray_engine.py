@@ -15,6 +15,8 @@ import logging
 import os
 import re
 import socket
+import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +28,7 @@ import numpy as np
 from ..errors import ImpastoError
 from ..runtime import physical_cores, tune_cpu
 from .plan import Task
-from .worker import Outcome, Spec, execute
+from .worker import PAINTER_PREFIX, Outcome, Spec, execute, private_temp, sweep_dead_painters
 
 log = logging.getLogger("impasto.batch")
 
@@ -41,6 +43,7 @@ class Painter:
         import torch
 
         tune_cpu()
+        private_temp()  # its jobs' temp folders inside its own, removed by the next painter if it is killed
         torch.set_num_threads(max(1, cpus))
         self.cpus = cpus
         self.warm()
@@ -251,3 +254,14 @@ class RayEngine:
         self.actors, self.refs = [], {}
         if self.started:
             self.ray.shutdown()
+            _sweep_after_shutdown()
+
+
+def _sweep_after_shutdown(wait: float = 3.0) -> None:
+    """A private cluster ran on this machine: remove the temp folders of its painters, once they are gone."""
+    deadline = time.monotonic() + wait
+    while True:
+        sweep_dead_painters()
+        if not list(Path(tempfile.gettempdir()).glob(f"{PAINTER_PREFIX}*")) or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)

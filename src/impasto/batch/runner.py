@@ -7,9 +7,11 @@ file in the folder is complete and a rerun paints only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,6 +109,10 @@ def plan_tasks(jobs: Sequence[Job], options: Mapping[str, Any], suffix: str) -> 
     return tasks
 
 
+Writes = Callable[[], AbstractContextManager[Any]]
+"""Wraps each write of an output, a ledger line or the summary: the CLI's lets a signal wait for it."""
+
+
 def run_batch(
     jobs: Sequence[Job],
     folder: str | os.PathLike,
@@ -116,39 +122,71 @@ def run_batch(
     suffix: str = ".png",
     engine: str = "local",
     reporter: Reporter | None = None,
+    writes: Writes = contextlib.nullcontext,
     **engine_options: Any,
 ) -> Report:
-    """Paint every job not already done into `folder`; engine_options go to the Ray engine."""
+    """Paint every job not already done into `folder`; engine_options go to the Ray engine.
+
+    Planned before the folder is made, so a refused batch creates nothing. A KeyboardInterrupt (Ctrl-C,
+    or a signal the caller turns into one) ends the run with report.interrupted; summary.csv and
+    index.html are written either way.
+    """
     start = time.perf_counter()
-    out = _folder(folder)
     tasks = plan_tasks(jobs, options or {}, suffix)
+    out = _folder(folder)
     ledger = Ledger(out)
     report = Report(out)
     entries: dict[int, dict[str, Any]] = {}
     todo: list[tuple[Spec, Task]] = []
-    for index, task in enumerate(tasks):
-        if not task.ok:
-            entries[index] = make_entry(task, FAILED, error=task.error)
-            ledger.append(entries[index])
-        elif (done := ledger.done(task)) is not None:
-            entries[index] = done
-            report.skipped += 1
-        else:
-            todo.append((spec_for(task, _metadata(task)), task))
+    with writes():
+        for index, task in enumerate(tasks):
+            if not task.ok:
+                entries[index] = make_entry(task, FAILED, error=task.error)
+                ledger.append(entries[index])
+            elif (done := ledger.done(task)) is not None:
+                entries[index] = done
+                report.skipped += 1
+            else:
+                todo.append((spec_for(task, _metadata(task)), task))
     position = {id(task): index for index, task in enumerate(tasks)}
 
     def deliver(task: Task, outcome: Outcome) -> None:
-        entry = _record(out, task, outcome)
-        ledger.append(entry)
-        entries[position[id(task)]] = entry
-        report.painted += entry["status"] == OK
+        with writes():  # the output, its ledger line and the count: all or none of them
+            entry = _record(out, task, outcome)
+            ledger.append(entry)
+            entries[position[id(task)]] = entry
+            report.painted += entry["status"] == OK
         if reporter:
             reporter.job_done(entry)
 
-    runner = make_engine(engine, reporter, **engine_options) if todo else None
-    if reporter:
-        reporter.start(len(todo), report.skipped)
     try:
+        _paint(todo, deliver, engine, reporter, engine_options, report)
+    finally:
+        try:
+            with writes():
+                report.entries = [_row_entry(row) for row in row_errors] + [entries[i] for i in sorted(entries)]
+                write_summary(out, report.entries)
+                write_sheet(out, report.entries)
+        except KeyboardInterrupt:  # a signal while the summary was written: it is written, then we stop
+            report.interrupted = True
+        report.seconds = time.perf_counter() - start
+    return report
+
+
+def _paint(
+    todo: Sequence[tuple[Spec, Task]],
+    deliver: Callable[[Task, Outcome], None],
+    engine: str,
+    reporter: Reporter | None,
+    engine_options: Mapping[str, Any],
+    report: Report,
+) -> None:
+    """Run the jobs on the engine; a KeyboardInterrupt stops them and marks the report."""
+    runner = None
+    try:
+        runner = make_engine(engine, reporter, **engine_options) if todo else None
+        if reporter:
+            reporter.start(len(todo), report.skipped)
         if runner is not None:
             runner.run(todo, deliver)
     except KeyboardInterrupt:
@@ -158,11 +196,6 @@ def run_batch(
             runner.close()
         if reporter:
             reporter.close()
-        report.entries = [_row_entry(row) for row in row_errors] + [entries[i] for i in sorted(entries)]
-        write_summary(out, report.entries)
-        write_sheet(out, report.entries)
-        report.seconds = time.perf_counter() - start
-    return report
 
 
 def _record(folder: Path, task: Task, outcome: Outcome) -> dict[str, Any]:

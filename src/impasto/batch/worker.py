@@ -8,6 +8,7 @@ the encoded output (with its metadata) goes back as bytes for the driver to writ
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Mapping
@@ -108,6 +109,39 @@ def execute(spec: Spec, blobs: Mapping[str, bytes], callback: Callback | None = 
         except Exception as exc:  # a bug or a broken runtime: still only this job's failure
             outcome.error = f"internal error: {type(exc).__name__}: {_relabel(str(exc), paths, spec.labels)}"
     return outcome
+
+
+PAINTER_PREFIX = "impasto-painter-"
+"""A Ray painter's own temp folder (impasto-painter-PID-...): its jobs' folders go inside it."""
+
+
+def private_temp() -> str:
+    """Give this (painter) process its own temp folder, after removing those of painters that died.
+
+    A painter killed mid-job (a stopped batch kills its actors) cannot remove its job's folder; the
+    next painter on that machine, or the driver of a private local cluster, removes it.
+    """
+    sweep_dead_painters()
+    folder = tempfile.mkdtemp(prefix=f"{PAINTER_PREFIX}{os.getpid()}-")
+    tempfile.tempdir = folder
+    return folder
+
+
+def sweep_dead_painters(root: str | None = None) -> None:
+    for path in Path(root or tempfile.gettempdir()).glob(f"{PAINTER_PREFIX}*"):
+        pid = path.name[len(PAINTER_PREFIX) :].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def spec_for(task: Task, metadata: Mapping[str, str]) -> Spec:
