@@ -124,9 +124,10 @@ def iteration(precision: str, side: int, repeats: int) -> Timing:
     import numpy as np
     from PIL import Image
 
+    from impasto.builder import build_objective
     from impasto.guided import prepare
     from impasto.imageio import pil_to_tensor
-    from impasto.objective import build_objective, frozen_network
+    from impasto.objective import frozen_network
     from impasto.optimize import optimise
     from impasto.runtime import resolve
     from impasto.score import pastiche_parity_config

@@ -26,10 +26,11 @@ import torch
 from PIL import Image
 
 from impasto import memory
+from impasto.builder import build_objective
 from impasto.config import StyleConfig
 from impasto.guided import prepare
 from impasto.imageio import fit_size
-from impasto.objective import build_objective, frozen_network
+from impasto.objective import frozen_network
 from impasto.optimize import value_and_grad
 from impasto.runtime import resolve, tune_cpu
 from impasto.tile_grid import halo

@@ -33,9 +33,10 @@ import torch
 from PIL import Image
 
 import impasto
+from impasto.builder import build_objective
 from impasto.config import StyleConfig
 from impasto.guided import prepare
-from impasto.objective import build_objective, frozen_network
+from impasto.objective import frozen_network
 from impasto.pyramid import schedule
 from impasto.runtime import resolve, tune_cpu
 from impasto.samples import default_style

@@ -12,7 +12,7 @@ from PIL import Image
 
 import impasto
 from impasto import color, guided
-from impasto.cli_controls import add_control_options, control_options
+from impasto.cli.controls import add_control_options, control_options
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.imageio import pil_to_tensor

@@ -111,7 +111,7 @@ def test_score_of_the_written_image_equals_the_reported_loss(tmp_path, content_i
 
 
 def test_non_finite_loss_is_an_error_and_nothing_is_returned(monkeypatch, content_image, style_image):
-    monkeypatch.setattr("impasto.objective.TotalVariation.forward", lambda self, x: x.sum() * float("inf"))
+    monkeypatch.setattr("impasto.builder.TotalVariation.forward", lambda self, x: x.sum() * float("inf"))
     with pytest.raises(ImpastoError, match="infinite or NaN.*nothing written"):
         impasto.run(content_image, style_image, **FAST)
 

@@ -113,8 +113,9 @@ def test_init_from_image_file(image_files, content_image):
 def test_only_pixels_are_optimised(content_image, style_image):
     """The network is frozen: after evaluations and optimiser steps its weights are unchanged and have
     no gradient, while the pixels moved (this fails if the weights ever take part in the optimisation)."""
+    from impasto.builder import build_objective
     from impasto.guided import prepare
-    from impasto.objective import build_objective, frozen_network
+    from impasto.objective import frozen_network
     from impasto.optimize import optimise
     from impasto.runtime import resolve
 

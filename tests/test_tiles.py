@@ -10,15 +10,15 @@ from PIL import Image
 
 import impasto
 from impasto import memory
+from impasto.builder import Measure, build_objective
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.guided import prepare
 from impasto.losses import TotalVariation, total_variation
-from impasto.objective import build_objective, frozen_network
+from impasto.objective import frozen_network
 from impasto.optimize import value_and_grad
 from impasto.runtime import resolve
 from impasto.tile_grid import halo, plan_tiles
-from impasto.tiles import Measure
 
 # A network to relu5_1 (the defaults stop at relu4_2): the widest halo and the coarsest pooling grid.
 TO_RELU5_1 = StyleConfig(

@@ -21,10 +21,10 @@ pytest.importorskip("starlette", reason="the web extra (starlette) is not instal
 from starlette.testclient import TestClient  # noqa: E402
 from web_fakes import SteppedRunner  # noqa: E402
 
+from impasto.cli.serve import build_parser as _parser  # noqa: E402
 from impasto.config import default  # noqa: E402
 from impasto.web.app import create_app  # noqa: E402
 from impasto.web.options import Limits, parse_options  # noqa: E402
-from impasto.web.server import _parser  # noqa: E402
 
 BASE_URL = "http://127.0.0.1:8000"  # the studio answers only to the names it is bound to
 TINY = {"size": 64, "scales": 1, "iterations": [4]}

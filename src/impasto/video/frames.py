@@ -22,13 +22,15 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..builder import build_objective
 from ..config import StyleConfig
 from ..guided import prepare
 from ..imageio import tensor_to_pil
-from ..objective import Term, build_objective, frozen_network
+from ..objective import frozen_network
 from ..optimize import StepInfo, optimise_as
 from ..runtime import Runtime
 from ..stylize import Progress, run
+from ..terms import Term
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
 from . import flow as flows
 from .io import Frame

@@ -1,9 +1,5 @@
-"""`impasto serve`: a local web studio to stylize images and watch them being painted.
+"""The web studio behind `impasto serve` (the command is impasto.cli.serve): upload, watch, download.
 
 Importing this package is cheap; Starlette and uvicorn are imported only when the server
-starts, so the CLI works without the web extra installed.
+starts (web.app), so the command line works without the web extra installed.
 """
-
-from .server import serve_main
-
-__all__ = ["serve_main"]

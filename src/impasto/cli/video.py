@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cli import build_parser, config_from_args, format_duration
-from ..cli_io import Signals
-from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT, video
+from ..video import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT, video
+from .common import Signals, format_duration
+from .options import build_parser, config_from_args
 
 if TYPE_CHECKING:
-    from .api import VideoResult
-    from .frames import FrameProgress
+    from ..video.api import VideoResult
+    from ..video.frames import FrameProgress
 
 _STILL_ONLY = ("demo", "save_every", "loss_trace", "bit_depth")
 

@@ -13,19 +13,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cli import _Parser  # argparse whose usage error is one line, as `impasto`'s own
-from ..cli_io import Signals
+from ..batch import batch
+from ..batch.options import parse_grid, parse_settings
+from ..batch.plan import Task
+from ..batch.runner import ENGINES, Report, Writes
 from ..stylize import Callback, Progress
-from . import batch
-from .options import parse_grid, parse_settings
-from .plan import Task
-from .runner import ENGINES, Report, Writes
+from .common import OneLineParser, Signals
 
 EXIT_FAILED = 1  # a stop by a signal exits 128 + its number (Signals.exit_code): 130 for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="impasto batch",
         description="Paint every CONTENT in every STYLE for every combination of --grid values (or the rows of "
         "a manifest) into a folder. Reruns skip what is done. Details: README and docs/cluster.md.",

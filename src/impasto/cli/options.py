@@ -1,31 +1,20 @@
-"""Command line: `impasto CONTENT STYLE [STYLE...] -o OUT [options]`, thin over the Python API.
+"""The style options every painting command takes: StyleConfig's flags, their parsing, the config.
 
-Every default comes from `StyleConfig`; this module only parses, reports progress and writes files.
-Bad input ends with one line on stderr and a non-zero exit, never a traceback.
+Every default comes from `StyleConfig`; `build_parser` is the still's parser (`impasto IMAGE...`),
+which `impasto video` extends (one place for every style option and its default).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cli_controls import add_control_options, control_options
-from .cli_io import Signals, check_outputs, trace_writer
-from .config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, StyleConfig, default
-from .errors import ImpastoError
-from .imageio import atomic_write, save_image
-from .losses import STYLE_LOSSES
-from .pyramid import schedule
-from .runtime import tune_cpu
-
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
+from .. import __version__
+from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, StyleConfig, default
+from ..losses import STYLE_LOSSES
+from ..pyramid import schedule
+from .common import OneLineParser
+from .controls import add_control_options, control_options
 
 
 def _layers(text: str) -> dict[str, float]:
@@ -66,15 +55,8 @@ def _fmt_layers(layers: Any) -> str:
     return ",".join(f"{k}:{v:g}" for k, v in layers.items())
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the usage itself is in --help)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="impasto",
         description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.). "
         "Several STYLE images are blended. `impasto serve` starts the web studio.",
@@ -230,145 +212,3 @@ def config_from_args(args: argparse.Namespace) -> StyleConfig:
     options = {name: getattr(args, name) for name in _CONFIG_ARGS}
     options.update(control_options(args))
     return StyleConfig(**options).validate()
-
-
-def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, list[Any]]:
-    if args.demo:
-        if args.images:
-            parser.error("--demo uses the bundled images; give no IMAGE arguments")
-        from .samples import default_content, default_style
-
-        return default_content(), [default_style()]
-    if len(args.images) < 2:
-        parser.error("give a CONTENT image and at least one STYLE image (or --demo)")
-    return args.images[0], args.images[1:]
-
-
-def format_duration(seconds: float) -> str:
-    """M:SS, or H:MM:SS from an hour on (a 2048 px run can take longer than that)."""
-    minutes, secs = divmod(max(0, round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class _ProgressReporter:
-    """tqdm bar over all iterations with scale, loss, and the API's ETA (later scales cost more per step)."""
-
-    def __init__(self, quiet: bool, save_every: int, output: str | None, signals: Signals):
-        self.quiet, self.save_every, self.output, self.signals = quiet, save_every, output, signals
-        self.bar = None
-
-    def __call__(self, progress) -> None:
-        if self.bar is None and not self.quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=progress.total_steps,
-                unit="it",
-                file=sys.stderr,
-                dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
-            )
-        if self.bar is not None:
-            if progress.iteration == 1 and progress.budget_note:  # once per scale: tiles and history chosen
-                size = f"{progress.size[0]}x{progress.size[1]}"
-                note = f"impasto: scale {progress.scale}/{progress.scales} {size}: {progress.budget_note}"
-                self.bar.write(note, file=sys.stderr)
-            self.bar.update(progress.step - self.bar.n)
-            tiles = f" in {progress.tiles} tiles" if progress.tiles > 1 else ""
-            where = f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]}{tiles}"
-            self.bar.set_description(where, refresh=False)
-            eta = format_duration(progress.eta)
-            self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
-        if self.save_every and self.output and progress.step % self.save_every == 0:
-            out = Path(self.output)
-            with self.signals.deferred():  # a signal now would leave the snapshot's temp file behind
-                save_image(progress.image(), out.with_name(f"{out.stem}_s{progress.step:05d}{out.suffix}"))
-            if self.signals.received:
-                raise KeyboardInterrupt  # the signal that waited for the write
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _loss_summary(loss: float | None, terms: dict[str, float]) -> str:
-    """The loss of the image written, with its parts ('' when it stopped before the last scale)."""
-    if loss is None:
-        return ""
-    parts = ", ".join(f"{k} {v:.4g}" for k, v in terms.items())
-    return f"; loss {loss:.4g} ({parts})"
-
-
-def stylize_main(argv: Sequence[str]) -> int:
-    from .stylize import run
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.output:
-        parser.error("give the output file with -o OUT")
-    content, styles = _inputs(args, parser)
-    cfg = config_from_args(args)
-    check_outputs(args)
-    with Signals() as signals:
-        reporter = _ProgressReporter(args.quiet, args.save_every, args.output, signals)
-        try:
-            result = run(content, styles, config=cfg, callback=reporter)
-        except KeyboardInterrupt:
-            print(f"impasto: {signals.name} before an image was made; nothing written", file=sys.stderr)
-            return signals.exit_code
-        finally:
-            reporter.close()
-        with signals.deferred():
-            metadata = {**cfg.as_metadata(), "impasto:version": __version__}
-            save_image(result.image, args.output, metadata, pixels=result.pixels, bit_depth=args.bit_depth)
-            if args.loss_trace:
-                atomic_write(args.loss_trace, trace_writer(args.loss_trace, result.trace))
-    terms = _loss_summary(result.loss, result.terms)
-    if result.stopped == "interrupted" or signals.received:
-        print(f"impasto: {signals.name}; best image so far saved to {args.output}", file=sys.stderr)
-        return signals.exit_code
-    if not args.quiet:
-        print(f"impasto: wrote {args.output} in {result.seconds:.1f} s ({result.runtime}){terms}", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="impasto: %(message)s")
-    tune_cpu()  # threads and allocator for a process that only paints (the library leaves them alone)
-    try:
-        if argv[:1] == ["serve"]:
-            from .web import serve_main
-
-            return serve_main(argv[1:])
-        if argv[:1] == ["video"]:
-            from .video.cli import video_main
-
-            return video_main(argv[1:])
-        if argv[:1] == ["batch"]:
-            from .batch.cli import batch_main
-
-            return batch_main(argv[1:])
-        return stylize_main(argv)
-    except ImpastoError as exc:
-        print(f"impasto: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("impasto: interrupted before an image was made; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except MemoryError:
-        print("impasto: error: out of memory; try a smaller --size", file=sys.stderr)
-        return EXIT_ERROR
-    except Exception as exc:  # a bug, not bad input: one line unless asked for the traceback
-        if os.environ.get("IMPASTO_DEBUG"):
-            raise
-        print(
-            f"impasto: internal error: {type(exc).__name__}: {exc} (IMPASTO_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

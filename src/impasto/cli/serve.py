@@ -12,17 +12,17 @@ import webbrowser
 from dataclasses import fields
 from typing import Any
 
-from ..cli import _Parser as OneLineErrors
 from ..errors import ImpastoError
 from ..runtime import tune_cpu
-from .guard import LOOPBACK_NAMES, allowed_hosts
-from .options import Limits
+from ..web.guard import LOOPBACK_NAMES, allowed_hosts
+from ..web.options import Limits
+from .common import OneLineParser
 
 log = logging.getLogger("impasto.web")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = OneLineErrors(
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
         prog="impasto serve",
         description="Start the impasto web studio: upload two images, watch the painting, download it.",
     )
@@ -59,7 +59,7 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def serve_main(argv: list[str] | None = None) -> int:
     """Run the studio until Ctrl-C; returns the process exit code. argv may start with 'serve'."""
-    parser = _parser()
+    parser = build_parser()
     if argv and argv[0] == "serve":
         argv = argv[1:]
     args = parser.parse_args(argv)
@@ -74,7 +74,7 @@ def serve_main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
-        from .app import create_app
+        from ..web.app import create_app
     except ImportError as exc:
         parser.exit(2, f"impasto serve: needs the web extra ({exc.name} is missing): pip install 'impasto[web]'\n")
     tune_cpu()  # the process is ours: threads = cores, freed memory kept for the next job

@@ -1,4 +1,4 @@
-"""Command-line options for the perceptual controls (colour, blends, masks, scale), wired in by cli.py.
+"""Command-line options for the perceptual controls (colour, blends, masks, scale), wired in by options.py.
 
 Defaults come from StyleConfig; semantics are those of impasto.guided (see docs/controls.md).
 """
@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .color import PRESERVE_COLOR
-from .config import default
-from .errors import ImpastoError
-from .guided import check_count
+from ..color import PRESERVE_COLOR
+from ..config import default
+from ..errors import ImpastoError
+from ..guided import check_count
 
 NONE = "none"
 """In --style-masks: this style image is used whole."""
