@@ -39,18 +39,17 @@ def _open_lazy(path: Path) -> Image.Image:
         return Image.open(path)
 
 
-def _too_many(path: Path, pixels: int, limit: float, whose: str) -> TooManyPixels:
-    return TooManyPixels(f"{path}: image is too large ({pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
+def _too_many(
+    path: str | os.PathLike, pixels: int, limit: float, whose: str, what: str = "image", dims: str = ""
+) -> TooManyPixels:
+    return TooManyPixels(f"{path}: {what} is too large ({dims}{pixels / 1e6:.1f} MP; {whose} is {limit / 1e6:.3g} MP)")
 
 
 def check_pixels(path: str | os.PathLike, width: int, height: int, what: str = "image") -> None:
     """Refuse what Pillow's decompression-bomb guard refuses for a still (a video's frames too), before decoding."""
     limit = Image.MAX_IMAGE_PIXELS
     if limit and width * height > limit:
-        raise TooManyPixels(
-            f"{path}: {what} is too large ({width}x{height}, {width * height / 1e6:.1f} MP; "
-            f"the decompression-bomb guard is {limit / 1e6:.3g} MP)"
-        )
+        raise _too_many(path, width * height, limit, "the decompression-bomb guard", what, f"{width}x{height}, ")
 
 
 def check_input_file(path: Path, what: str = "an image") -> None:
