@@ -302,8 +302,11 @@ def read_csv(paths: list[Path]) -> list[Run]:
     return runs
 
 
-def write_plot(path: Path, runs: list[Run]) -> None:
-    """Quality against cost for every candidate (medians over its pairs, bars: worst to best pair)."""
+def write_plot(path: Path, runs: list[Run], mark: str | None = None) -> None:
+    """Quality against cost for every candidate (medians over its pairs, bars: worst to best pair).
+
+    The yardstick ('default') is a red star; `mark` names one more candidate to draw as a green diamond.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -318,8 +321,12 @@ def write_plot(path: Path, runs: list[Run]) -> None:
             x = statistics.median(r.cost_x for r in mine)
             ys = [getattr(r, key) for r in mine]
             y = statistics.median(ys)
-            mark = {"marker": "*", "markersize": 16, "color": "crimson"} if name == "default" else {"marker": "o"}
-            axis.errorbar([x], [y], yerr=[[y - min(ys)], [max(ys) - y]], capsize=3, **mark)
+            style = {"marker": "o"}
+            if name == "default":
+                style = {"marker": "*", "markersize": 16, "color": "crimson"}
+            elif name == mark:
+                style = {"marker": "D", "markersize": 10, "color": "green"}
+            axis.errorbar([x], [y], yerr=[[y - min(ys)], [max(ys) - y]], capsize=3, **style)
             axis.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
         axis.axvline(TARGETS["cost"], color="grey", linestyle="--", linewidth=0.8)
         axis.axhline(target, color="grey", linestyle=":", linewidth=0.8)
@@ -327,7 +334,8 @@ def write_plot(path: Path, runs: list[Run]) -> None:
         axis.set_ylabel(f"{label} / the defaults' (bars: all pairs)")
     axes[0].set_title("higher keeps more of the photo")
     axes[1].set_title("lower is closer to the painting")
-    figure.suptitle("impasto schedules: quality against time at 512 px (defaults: red star)")
+    extra = f", {mark}: green diamond" if mark else ""
+    figure.suptitle(f"impasto schedules: quality against time at 512 px (the yardstick: red star{extra})")
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -343,9 +351,10 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="contact sheet (.jpg/.png): photo | painting | each candidate")
     parser.add_argument("--plot", type=Path, default=OUT / "frontier.png", help="quality against cost (PNG)")
     parser.add_argument("--plot-from", type=Path, nargs="+", metavar="CSV", help="only redraw the plot from CSVs")
+    parser.add_argument("--mark", help="a candidate to single out on the plot")
     args = parser.parse_args()
     if args.plot_from:
-        write_plot(args.plot, read_csv(args.plot_from))
+        write_plot(args.plot, read_csv(args.plot_from), args.mark)
         print(f"plot: {args.plot}", file=sys.stderr)
         return
     pairs, candidates = choose_pairs(args.pairs), choose_candidates(args.candidates, args.tries)
@@ -378,7 +387,7 @@ def main() -> None:
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         write_sheet(args.sheet, pairs, list(candidates), images, runs)
-    write_plot(args.plot, runs)
+    write_plot(args.plot, runs, args.mark)
     print(f"runs: {args.csv}; plot: {args.plot}" + (f"; sheet: {args.sheet}" if args.sheet else ""), file=sys.stderr)
 
 

@@ -25,7 +25,7 @@ def test_plot_from_a_written_csv(tmp_path):
     assert [(r.candidate, r.evaluations, r.cost_x) for r in back] == [
         (r.candidate, r.evaluations, r.cost_x) for r in runs
     ]
-    frontier.write_plot(tmp_path / "plot.png", back)
+    frontier.write_plot(tmp_path / "plot.png", back, mark="short")
     with Image.open(tmp_path / "plot.png") as plot:
         assert plot.format == "PNG" and plot.width > 600
         colours = plot.convert("RGB").getcolors(maxcolors=1 << 16)
