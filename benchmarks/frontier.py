@@ -19,13 +19,15 @@ machine's load falls on all candidates alike), and is measured with quality.py's
 Per candidate it prints the median cost, its ratio to the defaults', the worst pair's ratios and
 whether it meets issue 23's targets (cost <= 0.5x the defaults', SSIM >= 0.95x and held-out style
 <= 1.05x on every pair, pasted no higher). Writes every run to a CSV and, with --sheet, a contact
-sheet: photo | painting | one column per candidate, per pair. (No plot: matplotlib is not in the
-project's environment; the CSV has what a plot of quality against cost needs.)
+sheet: photo | painting | one column per candidate, per pair; and a plot (matplotlib, the `bench`
+extra) of quality against cost for every candidate, the defaults marked. `--plot-from CSV...`
+redraws the plot from earlier scans (each run's ratios are to the defaults of its own scan).
 
     python benchmarks/frontier.py                                   # every candidate, every pair
     python benchmarks/frontier.py --pairs 4 --candidates default,100/60/50,tol3e-3
     python benchmarks/frontier.py --pairs 2 --size 256 --try 'short:iterations=60,40;tolerance=0.005'
     python benchmarks/frontier.py --pairs 12 --candidates default,100/60/50 --sheet benchmarks/out/sheet.jpg
+    python benchmarks/frontier.py --plot-from benchmarks/out/*.csv --plot benchmarks/out/all.png
 
 --pairs N takes the first N of PAIR_ORDER (the four leakage-prone sweep pairs first), or a
 comma-separated list of quality.py pair names. Results go to benchmarks/out/ by default.
@@ -56,7 +58,8 @@ PAIR_ORDER = (
     "tubingen/the_scream", "golden_gate/wave", "tubingen/udnie", "golden_gate/shipwreck",
 )  # fmt: skip
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "default": {},  # 300, 150, 75 at 160, 286, 512 px; tolerance 1e-3 over 20; history 20
+    "default": {},  # 40, 30, 60 at 128, 256, 512 px, each scale from 'detail' upsampling (issue 23)
+    "before 23": {"min_size": 160, "iterations": [300, 150, 75], "upsample": "bicubic"},  # 160, 286, 512 px
     "150/75/50": {"iterations": [150, 75, 50]},
     "100/60/50": {"iterations": [100, 60, 50]},
     "80/40/40": {"iterations": [80, 40, 40]},
@@ -285,6 +288,58 @@ def write_sheet(path: Path, pairs: list[tuple[str, str]], names: list[str], imag
     sheet.save(path, quality=90)
 
 
+def read_csv(paths: list[Path]) -> list[Run]:
+    """Runs written by earlier scans (each with its ratios to the defaults of its own scan)."""
+    kinds = {f.name: f.type for f in fields(Run)}
+    runs = []
+    for path in paths:
+        with path.open(newline="") as rows:
+            for row in csv.DictReader(rows):
+                values = {
+                    k: v if kinds[k] == "str" else (int(v) if kinds[k] == "int" else float(v)) for k, v in row.items()
+                }
+                runs.append(Run(**values))
+    return runs
+
+
+def write_plot(path: Path, runs: list[Run], mark: str | None = None) -> None:
+    """Quality against cost for every candidate (medians over its pairs, bars: worst to best pair).
+
+    The yardstick ('default') is a red star; `mark` names one more candidate to draw as a green diamond.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
+    names = list(dict.fromkeys(r.candidate for r in runs))
+    for axis, key, label, target in ((axes[0], "ssim_x", "SSIM to the photo", TARGETS["ssim"]),
+                                     (axes[1], "style_x", "held-out style distance", TARGETS["style"])):  # fmt: skip
+        for name in names:
+            mine = [r for r in runs if r.candidate == name]
+            x = statistics.median(r.cost_x for r in mine)
+            ys = [getattr(r, key) for r in mine]
+            y = statistics.median(ys)
+            style = {"marker": "o"}
+            if name == "default":
+                style = {"marker": "*", "markersize": 16, "color": "crimson"}
+            elif name == mark:
+                style = {"marker": "D", "markersize": 10, "color": "green"}
+            axis.errorbar([x], [y], yerr=[[y - min(ys)], [max(ys) - y]], capsize=3, **style)
+            axis.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        axis.axvline(TARGETS["cost"], color="grey", linestyle="--", linewidth=0.8)
+        axis.axhline(target, color="grey", linestyle=":", linewidth=0.8)
+        axis.set_xlabel("cost against the defaults (512 px evaluation equivalents, ratio)")
+        axis.set_ylabel(f"{label} / the defaults' (bars: all pairs)")
+    axes[0].set_title("higher keeps more of the photo")
+    axes[1].set_title("lower is closer to the painting")
+    extra = f", {mark}: green diamond" if mark else ""
+    figure.suptitle(f"impasto schedules: quality against time at 512 px (the yardstick: red star{extra})")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
@@ -294,7 +349,14 @@ def main() -> None:
                         help="an extra candidate, e.g. 'short:iterations=60,40;tolerance=0.005'")  # fmt: skip
     parser.add_argument("--csv", type=Path, default=OUT / "frontier.csv")
     parser.add_argument("--sheet", type=Path, help="contact sheet (.jpg/.png): photo | painting | each candidate")
+    parser.add_argument("--plot", type=Path, default=OUT / "frontier.png", help="quality against cost (PNG)")
+    parser.add_argument("--plot-from", type=Path, nargs="+", metavar="CSV", help="only redraw the plot from CSVs")
+    parser.add_argument("--mark", help="a candidate to single out on the plot")
     args = parser.parse_args()
+    if args.plot_from:
+        write_plot(args.plot, read_csv(args.plot_from), args.mark)
+        print(f"plot: {args.plot}", file=sys.stderr)
+        return
     pairs, candidates = choose_pairs(args.pairs), choose_candidates(args.candidates, args.tries)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     from impasto.runtime import tune_cpu
@@ -325,7 +387,8 @@ def main() -> None:
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         write_sheet(args.sheet, pairs, list(candidates), images, runs)
-    print(f"runs: {args.csv}" + (f"; sheet: {args.sheet}" if args.sheet else ""), file=sys.stderr)
+    write_plot(args.plot, runs, args.mark)
+    print(f"runs: {args.csv}; plot: {args.plot}" + (f"; sheet: {args.sheet}" if args.sheet else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":

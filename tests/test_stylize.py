@@ -91,9 +91,15 @@ def test_schedule_defaults():
     assert scale_sizes(512, 160) == [160, 286, 512]
     assert scale_sizes(100, 160) == [100]
     assert scale_sizes(512, 128, 1) == [512]
-    plan = schedule(1024, 160, None, None)
-    assert plan[-1].longest == 1024
-    assert all(a.iterations >= b.iterations for a, b in zip(plan, plan[1:]))
+    cfg = impasto.StyleConfig()
+    assert [(s.longest, s.iterations) for s in schedule(512, cfg.min_size, None, None)] == [
+        (128, 40),
+        (256, 30),
+        (512, 60),
+    ]
+    # Above the 512 px picture each scale refines for half as long as the one before.
+    assert [s.iterations for s in schedule(2048, cfg.min_size, None, None)] == [40, 30, 60, 30, 15]
+    assert [s.iterations for s in schedule(96, cfg.min_size, None, None)] == [60]  # one scale: the picture
 
 
 @pytest.mark.parametrize("init", ["content", "noise"])
@@ -154,3 +160,16 @@ def test_bad_options_raise_one_line_errors(content_image, style_image, options, 
 def test_config_defaults_are_valid_and_tensor_path(content_image):
     StyleConfig().validate()
     assert pil_to_tensor(content_image).shape == (1, 3, 72, 96)
+
+
+@pytest.mark.parametrize("upsample", ["detail", "bicubic"])
+def test_each_scale_starts_with_the_photos_detail(content_image, style_image, upsample):
+    """With only the content term, the coarse scale keeps the photo (loss 0 at its first evaluation);
+    'detail' then starts the next scale at the photo itself, bicubic at a blurred photo (loss > 0)."""
+    options = {**FAST, "iterations": [1, 1], "scales": 2, "min_size": 48, "size": 96}
+    result = impasto.run(content_image, style_image, **options, upsample=upsample, style_weight=0.0, tv_weight=0.0)
+    first_fine = next(t for t in result.trace if t["scale"] == 2)
+    if upsample == "detail":
+        assert first_fine["content"] == pytest.approx(0.0, abs=1e-4)
+    else:
+        assert first_fine["content"] > 1e-3

@@ -35,6 +35,7 @@ DEFAULT_STYLE_LAYERS: Mapping[str, float] = {
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content")
+UPSAMPLES = ("bicubic", "detail")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_SIZE = 8192
@@ -52,7 +53,7 @@ class StyleConfig:
     """Longest side of the output, in pixels."""
     style_scale: float = 1.0
     """Style image's longest side relative to the output's: larger paints larger brush strokes."""
-    min_size: int = 160
+    min_size: int = 128
     """Longest side of the coarsest scale of the multi-scale schedule."""
     scales: int | None = None
     """Number of scales from min_size to size (1: single-scale). None: steps of at most 2x."""
@@ -80,6 +81,9 @@ class StyleConfig:
     """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
     init: str = "content"
     """'content' (start from the photo: keeps its structure), 'noise' (the classic), or an image path."""
+    upsample: str = "detail"
+    """How a scale starts from the one before: 'detail' (upsampled, plus the photo's finer band the
+    coarser scale could not hold: fewer iterations to sharpen it) or 'bicubic' (upsampled only)."""
     tolerance: float = 1e-3
     """Early stop: relative loss improvement over `window` iterations below this ends a scale."""
     window: int = 20
@@ -213,6 +217,7 @@ _CHECKS: dict[str, checks.Check] = {
     "max_memory": checks.optional(partial(_real, low=0.1, high=1e6, what="a number of GiB from 0.1 up")),
     "tile_size": checks.optional(partial(checks.integer, low=64, high=MAX_SIZE)),
     "init": _init,
+    "upsample": partial(checks.choice, choices=UPSAMPLES),
     "tolerance": _real,
     "window": partial(checks.integer, low=1, high=10_000),
     "seed": checks.optional(partial(checks.integer, low=0, high=MAX_SEED)),

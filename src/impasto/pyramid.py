@@ -1,8 +1,8 @@
 """The multi-scale (coarse-to-fine) schedule: which sizes to solve at, and for how long.
 
 Solving at a small size first is cheap and fixes the large structures; each finer scale starts
-from the upsampled result of the one before and only has to add detail, so most iterations
-are spent where they cost little.
+from the upsampled result of the one before and only has to add detail. Evaluations at the
+output size cost the most, so the schedule spends few there beyond the 512 px picture.
 """
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Iterations at the coarsest scale; each finer scale gets this fraction of the one before.
-COARSE_ITERATIONS = 300
-FINER_FRACTION = 0.5
-MIN_ITERATIONS = 50
+# Iterations per scale (issue 23, benchmarks/frontier.py). The picture is settled at PICTURE_SIZE:
+# the coarsest scale lays out the large strokes, the scales between only carry them up (each starts
+# sharp, see StyleConfig.upsample), and the last scale up to PICTURE_SIZE gets the most. Scales above
+# it refine brushwork the eye sees at print size: each gets half of the one before, at least ABOVE_MIN.
+PICTURE_SIZE = 768  # the 512 px default, and sizes not far above it, end on their picture scale
+COARSEST_ITERATIONS = 40
+BETWEEN_ITERATIONS = 30
+PICTURE_ITERATIONS = 60
+ABOVE_MIN = 15
 
 
 @dataclass(frozen=True)
@@ -36,18 +41,24 @@ def scale_sizes(size: int, min_size: int, count: int | None = None) -> list[int]
     return [round(min_size * (size / min_size) ** (i / steps)) for i in range(steps)] + [size]
 
 
-def default_iterations(count: int) -> list[int]:
-    its, out = float(COARSE_ITERATIONS), []
-    for _ in range(count):
-        out.append(max(MIN_ITERATIONS, round(its)))
-        its *= FINER_FRACTION
+def default_iterations(sizes: Sequence[int]) -> list[int]:
+    """Iterations for each of `sizes` (coarse to fine), by the law above."""
+    picture = max([i for i, size in enumerate(sizes) if size <= PICTURE_SIZE], default=0)
+    out = []
+    for i in range(len(sizes)):
+        if i < picture:
+            out.append(COARSEST_ITERATIONS if i == 0 else BETWEEN_ITERATIONS)
+        elif i == picture:
+            out.append(PICTURE_ITERATIONS)
+        else:
+            out.append(max(ABOVE_MIN, out[-1] // 2))
     return out
 
 
 def schedule(size: int, min_size: int, scales: int | None, iterations: Sequence[int] | None) -> list[Scale]:
     sizes = scale_sizes(size, min_size, scales)
     if iterations is None:
-        its = default_iterations(len(sizes))
+        its = default_iterations(sizes)
     else:
         its = [int(iterations[min(i, len(iterations) - 1)]) for i in range(len(sizes))]
     return [Scale(s, n) for s, n in zip(sizes, its)]

@@ -21,6 +21,7 @@ from . import memory
 from .builder import build_objective
 from .config import StyleConfig, configure
 from .errors import ImpastoError
+from .eta import RunClock
 from .guided import Controls, prepare
 from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .notebook import with_progress
@@ -31,6 +32,8 @@ from .runtime import Runtime, release_free_memory, resolve
 from .terms import Evaluator
 from .tile_grid import halo, network_tiles
 from .vgg import VGGFeatures
+
+clock = time.perf_counter  # the run's clock (a module name, so that the ETA's test can fake it)
 
 log = logging.getLogger("impasto")
 
@@ -104,15 +107,16 @@ class _Painter:
         self.budget_notes = [fit.describe() if fit.constrained else "" for fit in self.memory]  # for Progress
         self.tiles = [self._count_tiles(fit, size) for fit, size in zip(self.memory, sizes)]  # for Progress
         self.total_steps = sum(s.iterations for s in self.plan)
+        self.eta = RunClock([w * h for w, h in sizes], [s.iterations for s in self.plan])
         self.trace: list[dict[str, float]] = []
-        self.start = time.perf_counter()
+        self.start = clock()
         self.best: torch.Tensor | None = None
         self.objective: Evaluator | None = None  # the last scale's, once built
 
     def _start_image(self, size: tuple[int, int]) -> torch.Tensor:
         width, height = size
         if self.best is not None:
-            return _resize(self.best, size)
+            return self._upsampled(size)
         init = self.cfg.init
         content = pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
         if init == "content":
@@ -128,6 +132,17 @@ class _Painter:
             return (mean + 0.2 * noise).clamp(0, 1)
         image = self.controls.as_seen(load_image(init))
         return pil_to_tensor(image.resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
+
+    def _upsampled(self, size: tuple[int, int]) -> torch.Tensor:
+        """The last scale's painting at `size`; with 'detail', plus the band of the photo it could not hold."""
+        assert self.best is not None
+        up = _resize(self.best, size)
+        if self.cfg.upsample != "detail":
+            return up
+        coarse = (int(self.best.shape[-1]), int(self.best.shape[-2]))
+        fine = pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(up)
+        low = _resize(pil_to_tensor(self.content.resize(coarse, Image.Resampling.LANCZOS)).to(up), size)
+        return (up + fine - low).clamp_(0.0, 1.0)
 
     def paint(self) -> Result:
         stopped, step_base = "iterations", 0
@@ -154,10 +169,11 @@ class _Painter:
     ) -> LoopResult:
         self.objective = None  # the last scale's targets go, and their heap with them: a new scale's
         release_free_memory()  # tensors are larger and would not reuse its holes (memory.WHOLE_SLACK)
+        self.eta.setting_up(index, clock())
         objective = build_objective(
             self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut
         )
-        self.scale_start = time.perf_counter()
+        self.eta.ready(index, clock())
         hook = functools.partial(self._hook, index, scale, size, step_base)
         loop = optimise_as(
             self.cfg, self._start_image(size), objective, iterations=scale.iterations, lbfgs_history=fit.history,
@@ -176,18 +192,7 @@ class _Painter:
         terms: dict[str, float] = {}
         if self.objective is not None and self.best.shape[-2:] == (final[1], final[0]):
             loss, terms = loss_of_image(self.objective, self.controls, image, self.rt.device)
-        return Result(
-            image, self.cfg, self.trace, stopped, time.perf_counter() - self.start, self.rt.label, loss, terms, pixels
-        )
-
-    def _eta(self, index: int, iteration: int, size: tuple[int, int]) -> float:
-        """Remaining time, from this scale's measured seconds per pixel-evaluation (cost grows with pixels)."""
-        per_pixel_step = (time.perf_counter() - self.scale_start) / (iteration * size[0] * size[1])
-        work = (self.plan[index].iterations - iteration) * size[0] * size[1]
-        for later in self.plan[index + 1 :]:
-            w, h = fit_size(self.content.size, later.longest)
-            work += later.iterations * w * h
-        return work * per_pixel_step
+        return Result(image, self.cfg, self.trace, stopped, clock() - self.start, self.rt.label, loss, terms, pixels)
 
     def _count_tiles(self, fit: memory.MemoryPlan, size: tuple[int, int]) -> int:
         if fit.tile is None:
@@ -195,13 +200,14 @@ class _Painter:
         return len(network_tiles(self.vgg, size[1], size[0], fit.tile, fit.cut))
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
-        elapsed = time.perf_counter() - self.start
+        elapsed = clock() - self.start
         step = step_base + info.iteration
         self.trace.append({"scale": index + 1, "step": step, "seconds": elapsed, "loss": info.loss, **info.terms,
                            "trial": info.trial})  # fmt: skip
+        self.eta.evaluated(index, info.iteration, clock())
         if self.callback is None:
             return False
-        eta = self._eta(index, info.iteration, size)
+        eta = self.eta.left(index)
         progress = Progress(
             index + 1, len(self.plan), size, info.iteration, scale.iterations, step, self.total_steps,
             info.loss, info.terms, elapsed, eta, info.image, self.controls.finish, self.tiles[index],

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from .. import __version__
-from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, StyleConfig, default
+from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, UPSAMPLES, StyleConfig, default
 from ..losses import STYLE_LOSSES
 from ..pyramid import schedule
 from .common import OneLineParser
@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=default("lr"), help="Adam step size")
     g.add_argument("--init", default=default("init"), help=f"{' or '.join(INITS)} or an image path")
     g.add_argument(
+        "--upsample",
+        choices=UPSAMPLES,
+        default=default("upsample"),
+        help="how each scale starts: detail (the coarser result plus the photo's finer detail) or bicubic",
+    )
+    g.add_argument(
         "--tolerance",
         type=float,
         default=default("tolerance"),
@@ -200,6 +206,7 @@ _CONFIG_ARGS = (
     "optimizer",
     "lr",
     "init",
+    "upsample",
     "tolerance",
     "window",
     "seed",

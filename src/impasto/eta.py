@@ -1,0 +1,92 @@
+"""Time left in a multi-scale run, learnt from the run itself.
+
+An evaluation's cost grows with its pixels, but not in proportion: a small image pays fixed costs
+per layer (and a GPU is nearly all fixed cost at these sizes), so seconds per pixel measured at the
+coarse scales overstate the fine ones. The clock fits seconds per evaluation = fixed + per-pixel
+to every scale measured so far and prices the scales still to come with it, each with the set-up
+(style and content targets) its own scale cost, in evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Scale:
+    pixels: int
+    budget: int
+    began: float | None = None  # set-up starts (targets)
+    ready: float | None = None  # first evaluation starts
+    evaluations: int = 0
+    last: float = 0.0  # time of the latest evaluation
+
+
+@dataclass
+class RunClock:
+    """Seconds left of a run of `budgets[i]` evaluations at `pixels[i]`, scale after scale."""
+
+    pixels: Sequence[int]
+    budgets: Sequence[int]
+    scales: list[_Scale] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scales = [_Scale(p, b) for p, b in zip(self.pixels, self.budgets)]
+
+    def setting_up(self, index: int, now: float) -> None:
+        self.scales[index].began = now
+
+    def ready(self, index: int, now: float) -> None:
+        self.scales[index].ready = now
+
+    def evaluated(self, index: int, evaluations: int, now: float) -> None:
+        scale = self.scales[index]
+        scale.evaluations, scale.last = evaluations, now
+
+    def left(self, index: int) -> float:
+        """Seconds left after the latest evaluation at scale `index`, if every scale runs its budget."""
+        current = self.scales[index]
+        rate = self._rate(current)
+        if rate is None:
+            return 0.0
+        per_eval = self._law(index)
+        setup = self._setup_evaluations(index)
+        seconds = max(0, current.budget - current.evaluations) * rate
+        for later in self.scales[index + 1 :]:
+            seconds += (later.budget + setup) * per_eval(later.pixels)
+        return seconds
+
+    @staticmethod
+    def _rate(scale: _Scale) -> float | None:
+        if scale.ready is None or scale.evaluations == 0:
+            return None
+        return (scale.last - scale.ready) / scale.evaluations
+
+    def _measured(self, index: int) -> list[tuple[int, float]]:
+        rates = [(s.pixels, self._rate(s)) for s in self.scales[: index + 1]]
+        return [(p, r) for p, r in rates if r is not None and r > 0]
+
+    def _setup_evaluations(self, index: int) -> float:
+        """Mean set-up time of the scales so far, in their own evaluations."""
+        ratios = [
+            (s.ready - s.began) / rate
+            for s in self.scales[: index + 1]
+            if s.began is not None and s.ready is not None and (rate := self._rate(s))
+        ]
+        return sum(ratios) / len(ratios) if ratios else 0.0
+
+    def _law(self, index: int):
+        """Seconds per evaluation against pixels: fixed + per_pixel * pixels, fitted by least squares."""
+        points = self._measured(index)
+        if not points:
+            return lambda pixels: 0.0
+        n = len(points)
+        mean_p = sum(p for p, _ in points) / n
+        mean_r = sum(r for _, r in points) / n
+        spread = sum((p - mean_p) ** 2 for p, _ in points)
+        slope = sum((p - mean_p) * (r - mean_r) for p, r in points) / spread if spread > 0 else 0.0
+        fixed = mean_r - slope * mean_p
+        if spread == 0 or slope <= 0 or fixed < 0:  # one size measured, or a fit that makes no sense
+            slope, fixed = sum(r * p for p, r in points) / sum(p * p for p, _ in points), 0.0
+        return lambda pixels: fixed + slope * pixels
