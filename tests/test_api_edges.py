@@ -122,6 +122,11 @@ FIELDS: dict[str, tuple[tuple[Any, str], tuple[Any, str], Any]] = {
         ("", "init must be 'content', 'noise' or an image (a path, PIL image or array), got ''"),
         "noise",
     ),
+    "upsample": (
+        (3, "unknown upsample 3 of type int; choose from bicubic, detail"),
+        ("sharp", "unknown upsample 'sharp'; choose from bicubic, detail"),
+        "bicubic",
+    ),
     "tolerance": (
         ("x", "tolerance must be a non-negative number, got 'x' of type str"),
         (-1e-3, "tolerance must be a non-negative number, got -0.001"),
