@@ -17,7 +17,6 @@ from pathlib import Path
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
-BEFORE_23 = {"min_size": 160, "iterations": [300, 150, 75, 50], "upsample": "bicubic"}  # 50 from 1024 px up
 
 
 def main() -> None:
@@ -29,10 +28,12 @@ def main() -> None:
     photo, painting = EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg"
     if not photo.exists():
         sys.exit(f"needs {photo} (../shared/examples beside the checkout)")
+    from frontier import CANDIDATES
+
     import impasto
 
     seen: list[tuple[float, float, int]] = []
-    options = {"size": args.size, **(BEFORE_23 if args.before_23 else {})}
+    options = {"size": args.size, **(CANDIDATES["before 23"] if args.before_23 else {})}
     result = impasto.run(
         Image.open(photo), Image.open(painting), callback=lambda p: seen.append((p.elapsed, p.eta, p.scale)), **options
     )

@@ -59,7 +59,8 @@ PAIR_ORDER = (
 )  # fmt: skip
 CANDIDATES: dict[str, dict[str, Any]] = {
     "default": {},  # 40, 30, 60 at 128, 256, 512 px, each scale from 'detail' upsampling (issue 23)
-    "before 23": {"min_size": 160, "iterations": [300, 150, 75], "upsample": "bicubic"},  # 160, 286, 512 px
+    # 300, 150, 75 at 160, 286, 512 px (and 50 at each scale from 1024 px up); bicubic upsampling
+    "before 23": {"min_size": 160, "iterations": [300, 150, 75, 50], "upsample": "bicubic"},
     "150/75/50": {"iterations": [150, 75, 50]},
     "100/60/50": {"iterations": [100, 60, 50]},
     "80/40/40": {"iterations": [80, 40, 40]},

@@ -124,12 +124,12 @@ def _sizes(content: Path, style: Path, pixels: int) -> tuple[tuple[int, int], tu
 
 
 def _impasto_config(size: tuple[int, int], style_size: tuple[int, int], args: argparse.Namespace) -> dict:
-    from impasto.config import StyleConfig
+    from impasto.config import default
     from impasto.imageio import fit_size
     from impasto.pyramid import schedule
 
     longest = max(size)
-    iterations = [scale.iterations for scale in schedule(longest, StyleConfig().min_size, None, None)]
+    iterations = [scale.iterations for scale in schedule(longest, default("min_size"), None, None)]
     iterations[-1] = args.final_iterations
     return {
         "size": longest,

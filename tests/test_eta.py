@@ -89,5 +89,17 @@ def test_clock_with_one_scale_measured_scales_by_pixels():
     run = RunClock([100, 400], [4, 2])
     run.setting_up(0, 0.0)
     run.ready(0, 1.0)  # one evaluation's worth of set-up
+    run.evaluated(0, 1, 2.0)
     run.evaluated(0, 2, 3.0)  # 1 s per evaluation at 100 px
     assert run.left(0) == pytest.approx(2 * 1.0 + (2 + 1) * 4.0)
+
+
+def test_first_evaluation_of_a_size_counts_as_set_up():
+    """A first evaluation slowed by one-off costs (3 s, then 1 s each) does not inflate the rate."""
+    run = RunClock([100, 100], [10, 10])
+    run.setting_up(0, 0.0)
+    run.ready(0, 1.0)  # targets: 1 s
+    for step, now in enumerate((4.0, 5.0, 6.0), start=1):
+        run.evaluated(0, step, now)
+    # 7 more at 1 s; the next scale: its 10 plus the set-up seen here (1 s of targets + 2 s excess = 3 evaluations)
+    assert run.left(0) == pytest.approx(7 * 1.0 + (10 + 3) * 1.0)

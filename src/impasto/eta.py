@@ -9,6 +9,7 @@ to every scale measured so far and prices the scales still to come with it, each
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +20,10 @@ class _Scale:
     budget: int
     began: float | None = None  # set-up starts (targets)
     ready: float | None = None  # first evaluation starts
+    first: float | None = None  # first evaluation ends: it pays the new size's one-off costs (kernel set-up)
     evaluations: int = 0
     last: float = 0.0  # time of the latest evaluation
+    steps: list[float] = field(default_factory=list)  # seconds between evaluations after the first
 
 
 @dataclass
@@ -42,6 +45,10 @@ class RunClock:
 
     def evaluated(self, index: int, evaluations: int, now: float) -> None:
         scale = self.scales[index]
+        if evaluations == 1:
+            scale.first = now
+        elif evaluations == scale.evaluations + 1:
+            scale.steps.append(now - scale.last)
         scale.evaluations, scale.last = evaluations, now
 
     def left(self, index: int) -> float:
@@ -59,18 +66,22 @@ class RunClock:
 
     @staticmethod
     def _rate(scale: _Scale) -> float | None:
+        """Seconds per evaluation: the median step after the first (the first, and the warm-up steps that
+        follow a new size, pay one-off costs; the median keeps them out of the rate)."""
         if scale.ready is None or scale.evaluations == 0:
             return None
-        return (scale.last - scale.ready) / scale.evaluations
+        if not scale.steps:  # one evaluation, or the evaluations not reported one by one
+            return (scale.last - scale.ready) / scale.evaluations
+        return statistics.median(scale.steps)
 
     def _measured(self, index: int) -> list[tuple[int, float]]:
         rates = [(s.pixels, self._rate(s)) for s in self.scales[: index + 1]]
         return [(p, r) for p, r in rates if r is not None and r > 0]
 
     def _setup_evaluations(self, index: int) -> float:
-        """Mean set-up time of the scales so far, in their own evaluations."""
+        """Mean set-up time of the scales so far (targets, and the warm-up's excess), in their evaluations."""
         ratios = [
-            (s.ready - s.began) / rate
+            (s.last - s.began) / rate - s.evaluations if s.steps else (s.ready - s.began) / rate
             for s in self.scales[: index + 1]
             if s.began is not None and s.ready is not None and (rate := self._rate(s))
         ]

@@ -118,7 +118,7 @@ class _Painter:
         if self.best is not None:
             return self._upsampled(size)
         init = self.cfg.init
-        content = pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
+        content = self._photo(size)
         if init == "content":
             return content
         if init == "noise":
@@ -140,9 +140,12 @@ class _Painter:
         if self.cfg.upsample != "detail":
             return up
         coarse = (int(self.best.shape[-1]), int(self.best.shape[-2]))
-        fine = pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(up)
-        low = _resize(pil_to_tensor(self.content.resize(coarse, Image.Resampling.LANCZOS)).to(up), size)
+        fine, low = self._photo(size).to(up), _resize(self._photo(coarse).to(up), size)
         return (up + fine - low).clamp_(0.0, 1.0)
+
+    def _photo(self, size: tuple[int, int]) -> torch.Tensor:
+        """The photo (as the network sees it) at `size`, on the device."""
+        return pil_to_tensor(self.content.resize(size, Image.Resampling.LANCZOS)).to(self.rt.device)
 
     def paint(self) -> Result:
         stopped, step_base = "iterations", 0
@@ -200,11 +203,12 @@ class _Painter:
         return len(network_tiles(self.vgg, size[1], size[0], fit.tile, fit.cut))
 
     def _hook(self, index: int, scale: Scale, size: tuple[int, int], step_base: int, info: StepInfo) -> bool:
-        elapsed = clock() - self.start
+        now = clock()
+        elapsed = now - self.start
         step = step_base + info.iteration
         self.trace.append({"scale": index + 1, "step": step, "seconds": elapsed, "loss": info.loss, **info.terms,
                            "trial": info.trial})  # fmt: skip
-        self.eta.evaluated(index, info.iteration, clock())
+        self.eta.evaluated(index, info.iteration, now)
         if self.callback is None:
             return False
         eta = self.eta.left(index)
