@@ -11,16 +11,8 @@ import pytest
 from PIL import Image
 
 from impasto.errors import ImpastoError
-from impasto.imageio import (
-    TooManyPixels,
-    atomic_write,
-    check_writable,
-    fit_size,
-    load_image,
-    pil_to_tensor,
-    save_image,
-    tensor_to_pil,
-)
+from impasto.imageio import TooManyPixels, fit_size, load_image, pil_to_tensor, tensor_to_pil
+from impasto.writing import atomic_write, check_writable, save_image
 
 
 def _roundtrip(tmp_path: Path, image: Image.Image, name: str, **save) -> Image.Image:

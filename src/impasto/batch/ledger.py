@@ -22,7 +22,7 @@ from PIL import Image
 
 from .. import __version__
 from ..errors import ImpastoError
-from ..imageio import atomic_write
+from ..writing import atomic_write
 from .plan import Task
 
 LEDGER = "ledger.jsonl"

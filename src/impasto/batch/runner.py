@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..errors import ImpastoError
-from ..imageio import output_format
 from ..stylize import Callback
+from ..writing import output_format
 from .ledger import FAILED, OK, Ledger, make_entry, write_file, write_summary
 from .manifest import RowError
 from .plan import FileHasher, Job, Task, name_jobs, prepare

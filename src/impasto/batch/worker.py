@@ -18,8 +18,8 @@ from typing import Any
 
 from ..config import INITS, StyleConfig
 from ..errors import ImpastoError
-from ..imageio import save_image
 from ..stylize import Callback, Result, run
+from ..writing import save_image
 from .options import FILE_OPTIONS
 from .plan import Task
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ImpastoError
-from ..imageio import atomic_write, check_writable, output_format, refuse_input_as_output, save_image
+from ..writing import atomic_write, check_writable, output_format, refuse_input_as_output, save_image
 from .common import Signals, format_duration
 from .options import build_parser, config_from_args
 

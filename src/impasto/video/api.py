@@ -26,9 +26,10 @@ from .. import __version__
 from ..config import StyleConfig, configure
 from ..errors import ImpastoError
 from ..guided import prepare
-from ..imageio import ImageLike, fit_size, load_image, refuse_input_as_output
+from ..imageio import ImageLike, fit_size, load_image
 from ..runtime import resolve
 from ..stylize import as_list
+from ..writing import refuse_input_as_output
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
 from .frames import FrameCallback, Painter, Stopped
 from .io import Clip, Frame, Window, check_output, probe, read_frames, write_video

@@ -5,7 +5,7 @@ Frame timing is kept: each output frame carries its source frame's presentation 
 to the first frame of the window), so variable frame rates and odd time bases survive. The
 source's first audio stream is cut to the same window and re-encoded. Every failure to read is
 an `ImpastoError` naming the file and the problem; the output is written through a temp file and
-renamed (`imageio.atomic_write`), so it is complete or absent.
+renamed (`writing.atomic_write`), so it is complete or absent.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import av
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write, check_input_file, check_pixels, check_writable
+from ..imageio import check_input_file, check_pixels
+from ..writing import atomic_write, check_writable
 
 # Output container -> (container format, video codec, pixel format, audio codec, encoder options, muxer options).
 # Both are chosen so that the same frames always give the same bytes (a resumed run's file is the uninterrupted

@@ -25,7 +25,8 @@ from typing import IO, Any
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write, load_image, save_image
+from ..imageio import load_image
+from ..writing import atomic_write, save_image
 
 try:
     import fcntl

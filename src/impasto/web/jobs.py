@@ -23,8 +23,8 @@ from PIL import Image
 
 from ..config import StyleConfig
 from ..errors import ImpastoError
-from ..imageio import save_image
 from ..stylize import Progress, Result, run
+from ..writing import save_image
 
 log = logging.getLogger("impasto.web")
 
