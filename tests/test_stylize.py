@@ -97,8 +97,11 @@ def test_schedule_defaults():
         (256, 30),
         (512, 60),
     ]
-    # Above the 512 px picture each scale refines for half as long as the one before.
-    assert [s.iterations for s in schedule(2048, cfg.min_size, None, None)] == [40, 30, 60, 30, 15]
+    # With finer scales to follow, 512 px is one more scale between; above it each scale refines for
+    # half as long as the one before (the first: half the picture's 60), at least 15.
+    assert [s.iterations for s in schedule(1024, cfg.min_size, None, None)] == [40, 30, 30, 30]
+    assert [s.iterations for s in schedule(2048, cfg.min_size, None, None)] == [40, 30, 30, 30, 15]
+    assert [s.iterations for s in schedule(768, cfg.min_size, None, None)][-1] == 60  # ends on its picture
     assert [s.iterations for s in schedule(96, cfg.min_size, None, None)] == [60]  # one scale: the picture
 
 
