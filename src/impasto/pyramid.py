@@ -47,15 +47,13 @@ def scale_sizes(size: int, min_size: int, count: int | None = None) -> list[int]
 def default_iterations(sizes: Sequence[int]) -> list[int]:
     """Iterations for each of `sizes` (coarse to fine), by the law above."""
     picture = max([i for i, size in enumerate(sizes) if size <= PICTURE_SIZE], default=0)
-    last = len(sizes) - 1
-    out = []
-    for i in range(len(sizes)):
-        if i == picture == last:
-            out.append(PICTURE_ITERATIONS)
-        elif i <= picture:
-            out.append(COARSEST_ITERATIONS if i == 0 else BETWEEN_ITERATIONS)
-        else:
-            out.append(max(ABOVE_MIN, (out[-1] if i > picture + 1 else PICTURE_ITERATIONS) // 2))
+    up_to_picture = [COARSEST_ITERATIONS] + [BETWEEN_ITERATIONS] * picture
+    if picture == len(sizes) - 1:
+        return up_to_picture[:-1] + [PICTURE_ITERATIONS]
+    out, iterations = up_to_picture, PICTURE_ITERATIONS
+    for _ in sizes[picture + 1 :]:
+        iterations = max(ABOVE_MIN, iterations // 2)
+        out.append(iterations)
     return out
 
 
