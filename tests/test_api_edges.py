@@ -58,6 +58,11 @@ FIELDS: dict[str, tuple[tuple[Any, str], tuple[Any, str], Any]] = {
         (float("nan"), "content weight must be a non-negative number, got nan"),
         2,
     ),
+    "layout_weight": (
+        ([4], "layout weight must be a non-negative number, got [4] of type list"),
+        (-1, "layout weight must be a non-negative number, got -1"),
+        0.5,
+    ),
     "style_weight": (
         (None, "style weight must be a non-negative number, got None"),
         (-3.0, "style weight must be a non-negative number, got -3.0"),

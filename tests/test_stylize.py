@@ -13,6 +13,7 @@ from impasto.errors import ImpastoError
 from impasto.imageio import pil_to_tensor
 from impasto.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
 from impasto.pyramid import scale_sizes, schedule
+from impasto.score import score
 
 
 def test_losses_zero_for_identical_and_positive_otherwise():
@@ -176,3 +177,17 @@ def test_each_scale_starts_with_the_photos_detail(content_image, style_image, up
         assert first_fine["content"] == pytest.approx(0.0, abs=1e-4)
     else:
         assert first_fine["content"] > 1e-3
+
+
+def test_layout_weight_holds_the_photo_at_the_coarse_scales_only(content_image, style_image):
+    """layout_weight multiplies the content term at every scale before the last; the last scale's
+    objective is the configured one, so the loss a run reports is the one score() gives its image."""
+    options = {**FAST, "iterations": [1, 3], "scales": 2, "min_size": 48, "size": 96, "init": "noise"}
+    plain = impasto.run(content_image, style_image, **options, layout_weight=1.0)
+    held = impasto.run(content_image, style_image, **options, layout_weight=4.0)
+    first = [next(t for t in r.trace if t["scale"] == 1) for r in (plain, held)]
+    assert first[1]["content"] == pytest.approx(4 * first[0]["content"], rel=1e-4)
+    assert first[1]["style"] == pytest.approx(first[0]["style"], rel=1e-5)
+    scored = score(content_image, style_image, held.image, held.config)
+    assert held.loss == pytest.approx(scored.total, rel=1e-3)
+    assert held.terms["content"] == pytest.approx(scored.terms["content"], rel=1e-3)

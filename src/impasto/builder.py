@@ -80,6 +80,7 @@ def build_objective(
     tile: int | None = None,
     budget: float | None = None,
     cut: str | None = None,
+    content_factor: float = 1.0,
 ) -> Evaluator:
     """The terms of cfg at one scale (output's longest side `longest`), targets computed once.
 
@@ -96,7 +97,7 @@ def build_objective(
     content_pixels = pixels_of(controls.content, longest)
     content = measure.features(content_pixels, list(cfg.content_layers))
     terms = [
-        Term("content", layer, cfg.content_weight * w, ContentLoss(content[layer], cfg.normalize_losses))
+        Term("content", layer, cfg.content_weight * content_factor * w, ContentLoss(content[layer], cfg.normalize_losses))
         for layer, w in cfg.content_layers.items()
     ]
 

@@ -174,8 +174,9 @@ class _Painter:
         release_free_memory()  # tensors are larger and would not reuse its holes (memory.WHOLE_SLACK)
         self.eta.setting_up(index, clock())
         objective = build_objective(
-            self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut
-        )
+            self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut,
+            content_factor=self.cfg.layout_weight if index < len(self.plan) - 1 else 1.0,
+        )  # fmt: skip
         self.eta.ready(index, clock())
         hook = functools.partial(self._hook, index, scale, size, step_base)
         loop = optimise_as(

@@ -98,10 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("iterations"),
         help="objective evaluations per scale (L-BFGS line-search trials count), coarse to fine, "
         "e.g. 300,150,75 (the last repeats); "
-        f"default {','.join(map(str, [s.iterations for s in schedule(512, 160, None, None)]))} at 512",
+        f"default {','.join(map(str, [s.iterations for s in schedule(512, default('min_size'), None, None)]))} at 512",
     )
     g = p.add_argument_group("objective")
     g.add_argument("--content-weight", type=float, default=default("content_weight"))
+    g.add_argument(
+        "--layout-weight",
+        type=float,
+        default=default("layout_weight"),
+        help="content weight's multiple at the scales before the last: holds the photo's layout while "
+        "the picture is laid out, so the painting's own objects stay out of it",
+    )
     g.add_argument(
         "--style-weight", type=float, default=default("style_weight"), help="style strength relative to content"
     )
@@ -195,6 +202,7 @@ _CONFIG_ARGS = (
     "tile_size",
     "iterations",
     "content_weight",
+    "layout_weight",
     "style_weight",
     "tv_weight",
     "content_layers",
