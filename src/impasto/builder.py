@@ -90,14 +90,16 @@ def build_objective(
     targets and the objective are evaluated in tiles of that many pixels (tiles.py): same values,
     bounded memory (`budget` bytes: the heap is trimmed between tiles only where needed); with `cut`,
     only the layers up to it in tiles and the rest on the whole picture (TiledObjective).
+    `content_factor` multiplies the content weight (run() passes cfg.layout_weight before the last scale).
     """
     device = next(vgg.parameters()).device
     pixels_of = pixels_of or resized_pixels(device, vgg.min_side)
     measure = Measure(vgg, tile)
     content_pixels = pixels_of(controls.content, longest)
     content = measure.features(content_pixels, list(cfg.content_layers))
+    content_weight = cfg.content_weight * content_factor
     terms = [
-        Term("content", layer, cfg.content_weight * content_factor * w, ContentLoss(content[layer], cfg.normalize_losses))
+        Term("content", layer, content_weight * w, ContentLoss(content[layer], cfg.normalize_losses))
         for layer, w in cfg.content_layers.items()
     ]
 
