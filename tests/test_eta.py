@@ -103,3 +103,37 @@ def test_first_evaluation_of_a_size_counts_as_set_up():
         run.evaluated(0, step, now)
     # 7 more at 1 s; the next scale: its 10 plus the set-up seen here (1 s of targets + 2 s excess = 3 evaluations)
     assert run.left(0) == pytest.approx(7 * 1.0 + (10 + 3) * 1.0)
+
+
+# Seconds per evaluation measured per scale on the 2-core test machine (2026-12-07, issue 23's
+# schedules): the cost per pixel rises again once a picture outgrows the caches, and a new large
+# scale's first steps are slower (warm-up).
+MEASURED = {
+    1024: ([12288, 49152, 196608, 786432], [40, 30, 30, 30], [0.023, 0.067, 0.254, 1.575]),
+    2048: ([12288, 49152, 196608, 786432, 3145728], [40, 30, 30, 30, 15], [0.023, 0.067, 0.27, 1.35, 7.65]),
+}
+WARM_UP = (1.3, 1.35, 1.1)  # a scale's first evaluations, as multiples of its rate
+
+
+def _replay(pixels: list[int], budgets: list[int], rates: list[float]) -> tuple[list[tuple[float, float]], float]:
+    """Drive a RunClock through a run of these rates; (elapsed, predicted seconds left) after each evaluation."""
+    run, now, seen = RunClock(pixels, budgets), 0.0, []
+    for index, (budget, rate) in enumerate(zip(budgets, rates)):
+        run.setting_up(index, now)
+        now += SETUP_EVALUATIONS * rate
+        run.ready(index, now)
+        for step in range(1, budget + 1):
+            now += rate * (WARM_UP[step - 1] if step <= len(WARM_UP) else 1.0)
+            run.evaluated(index, step, now)
+            seen.append((now, run.left(index)))
+    return seen, now
+
+
+@pytest.mark.parametrize("size", MEASURED)
+def test_eta_holds_where_the_largest_scale_costs_more_per_pixel(size):
+    """At 1024 and 2048 px the largest scale is most of the run: priced by a straight line through
+    the small scales it is 25% short, and priced by its own first, warm-up steps 25% long."""
+    seen, end = _replay(*MEASURED[size])
+    for quarter in (0.25, 0.5, 0.75):
+        elapsed, left = next((e, left) for e, left in seen if e >= quarter * end)
+        assert elapsed + left == pytest.approx(end, rel=0.15), f"at {quarter:.0%}: {elapsed + left:.1f} s of {end:.1f}"
