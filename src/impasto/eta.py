@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-PRIOR_STEPS = 2
+PRIOR_STEPS = 1
 """The law's price for the current scale counts as this many of its measured evaluations."""
 
 
