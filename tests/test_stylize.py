@@ -12,7 +12,7 @@ from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.imageio import pil_to_tensor
 from impasto.losses import ContentLoss, StyleLoss, gram_matrix, total_variation
-from impasto.pyramid import scale_sizes, schedule
+from impasto.pyramid import picture_scale, scale_sizes, schedule
 from impasto.score import score
 
 
@@ -180,8 +180,11 @@ def test_each_scale_starts_with_the_photos_detail(content_image, style_image, up
 
 
 def test_layout_weight_holds_the_photo_at_the_coarse_scales_only(content_image, style_image):
-    """layout_weight multiplies the content term at every scale before the last; the last scale's
-    objective is the configured one, so the loss a run reports is the one score() gives its image."""
+    """layout_weight multiplies the content term at the scales below the picture scale (the last one
+    up to 768 px); the last scale's objective is the configured one, so the loss a run reports is the
+    one score() gives its image."""
+    assert [picture_scale(scale_sizes(size, 128)) for size in (96, 512, 768, 1024, 2048)] == [0, 2, 3, 2, 2]
+    assert picture_scale([48, 96]) == 1 and picture_scale([1024, 2048]) == 0
     options = {**FAST, "iterations": [1, 3], "scales": 2, "min_size": 48, "size": 96, "init": "noise"}
     plain = impasto.run(content_image, style_image, **options, layout_weight=1.0)
     held = impasto.run(content_image, style_image, **options, layout_weight=4.0)

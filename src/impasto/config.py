@@ -61,9 +61,10 @@ class StyleConfig:
     """Iterations per scale, coarse to fine (the last value repeats). None: automatic."""
     content_weight: float = 1.0
     layout_weight: float = 4.0
-    """content_weight's multiple at every scale before the last: those lay the picture out, and held
-    closer to the photo there the painting's own objects stay out of it; the last scale paints at the
-    weights above (issue 23: `pasted` on Tübingen x The Scream 0.115 -> 0.094, at the same cost)."""
+    """content_weight's multiple at the scales below the picture scale (pyramid.picture_scale: 512 px
+    in a default run of 512 px and up). Those lay the picture out; held closer to the photo there, the
+    painting's own objects stay out of it, and the picture scale and those above paint at the weights
+    here (issue 23: `pasted` on Tübingen x The Scream 0.115 -> 0.094, at the same cost)."""
     style_weight: float = 3.0
     tv_weight: float = 1.0
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))

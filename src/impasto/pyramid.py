@@ -44,9 +44,15 @@ def scale_sizes(size: int, min_size: int, count: int | None = None) -> list[int]
     return [round(min_size * (size / min_size) ** (i / steps)) for i in range(steps)] + [size]
 
 
+def picture_scale(sizes: Sequence[int]) -> int:
+    """Index of the scale that settles the picture: the last one up to PICTURE_SIZE (else the first).
+    The scales before it lay the picture out (StyleConfig.layout_weight)."""
+    return max([i for i, size in enumerate(sizes) if size <= PICTURE_SIZE], default=0)
+
+
 def default_iterations(sizes: Sequence[int]) -> list[int]:
     """Iterations for each of `sizes` (coarse to fine), by the law above."""
-    picture = max([i for i, size in enumerate(sizes) if size <= PICTURE_SIZE], default=0)
+    picture = picture_scale(sizes)
     up_to_picture = [COARSEST_ITERATIONS] + [BETWEEN_ITERATIONS] * picture
     if picture == len(sizes) - 1:
         return up_to_picture[:-1] + [PICTURE_ITERATIONS]

@@ -27,7 +27,7 @@ from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_p
 from .notebook import with_progress
 from .objective import evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
-from .pyramid import Scale, schedule
+from .pyramid import Scale, picture_scale, schedule
 from .runtime import Runtime, release_free_memory, resolve
 from .terms import Evaluator
 from .tile_grid import halo, network_tiles
@@ -102,6 +102,7 @@ class _Painter:
         self.content = controls.content
         self.vgg = frozen_network(cfg, runtime)
         self.plan = _fitting_plan(cfg, self.content.size, self.vgg.min_side)
+        self.layout_scales = picture_scale([scale.longest for scale in self.plan])  # held by layout_weight
         sizes = [fit_size(self.content.size, s.longest) for s in self.plan]
         self.memory = _memory_plans(cfg, runtime, self.vgg, sizes)
         self.budget_notes = [fit.describe() if fit.constrained else "" for fit in self.memory]  # for Progress
@@ -175,7 +176,7 @@ class _Painter:
         self.eta.setting_up(index, clock())
         objective = build_objective(
             self.cfg, self.vgg, self.controls, scale.longest, tile=fit.tile, budget=fit.budget, cut=fit.cut,
-            content_factor=self.cfg.layout_weight if index < len(self.plan) - 1 else 1.0,
+            content_factor=self.cfg.layout_weight if index < self.layout_scales else 1.0,
         )  # fmt: skip
         self.eta.ready(index, clock())
         hook = functools.partial(self._hook, index, scale, size, step_base)
