@@ -90,7 +90,7 @@ def build_objective(
     targets and the objective are evaluated in tiles of that many pixels (tiles.py): same values,
     bounded memory (`budget` bytes: the heap is trimmed between tiles only where needed); with `cut`,
     only the layers up to it in tiles and the rest on the whole picture (TiledObjective).
-    `content_factor` multiplies the content weight (run() passes cfg.layout_weight before the last scale).
+    `content_factor` multiplies the content weight (run() passes cfg.layout_weight below the picture scale).
     """
     device = next(vgg.parameters()).device
     pixels_of = pixels_of or resized_pixels(device, vgg.min_side)

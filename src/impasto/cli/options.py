@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout-weight",
         type=float,
         default=default("layout_weight"),
-        help="content weight's multiple at the scales before the last: holds the photo's layout while "
-        "the picture is laid out, so the painting's own objects stay out of it",
+        help="content weight's multiple at the scales below the picture scale (the last one up to 768 px): "
+        "holds the photo's layout while the picture is laid out, so the painting's own objects stay out of it",
     )
     g.add_argument(
         "--style-weight", type=float, default=default("style_weight"), help="style strength relative to content"
