@@ -337,6 +337,7 @@ def write_plot(path: Path, runs: list[Run], mark: str | None = None) -> None:
     axes[1].set_title("lower is closer to the painting")
     extra = f", {mark}: green diamond" if mark else ""
     figure.suptitle(f"impasto schedules: quality against time at 512 px (the yardstick: red star{extra})")
+    path.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/out/ is not in a fresh clone
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
