@@ -16,6 +16,7 @@ from impasto.batch import batch
 from impasto.batch.ledger import LEDGER, png_key
 from impasto.batch.plan import Job, name_jobs
 from impasto.cli import main
+from impasto.config import default
 
 TINY = {"size": 64, "scales": 1, "iterations": [3]}
 TINY_ARGS = ["--set", "size=64", "--set", "scales=1", "--set", "iterations=3"]
@@ -86,7 +87,7 @@ def test_a_changed_input_or_option_repaints_only_its_jobs(inputs, tmp_path):
     assert [e["output"] for e in _ledger(out)][-1] == "b--stripes.png"
     third = batch(*args, options={**TINY, "tv_weight": 2.0})  # a new config is new work
     assert third.painted == 2
-    same = batch(*args, options={**TINY, "tv_weight": 2.0, "style_weight": 3.0})  # 3 is the default: same config
+    same = batch(*args, options={**TINY, "tv_weight": 2.0, "style_weight": default("style_weight")})  # same config
     assert same.painted == 0 and same.skipped == 2
 
 

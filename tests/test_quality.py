@@ -27,7 +27,7 @@ def test_defaults_are_the_measured_ones():
     assert dict(DEFAULT_STYLE_LAYERS) == pytest.approx({"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0})
     assert "relu5_1" not in cfg.style_layers  # the object-part layer that pasted faces
     assert dict(cfg.content_layers) == {"relu4_2": 1.0}
-    assert (cfg.content_weight, cfg.style_weight, cfg.tv_weight) == (1.0, 3.0, 1.0)
+    assert (cfg.content_weight, cfg.style_weight, cfg.tv_weight) == (1.0, 2.8, 1.2)
     assert cfg.normalize_losses
     assert cfg.init == "content"
 

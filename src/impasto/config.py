@@ -65,8 +65,12 @@ class StyleConfig:
     in a default run of 512 px and up). Those lay the picture out; held closer to the photo there, the
     painting's own objects stay out of it, and the picture scale and those above paint at the weights
     here (issue 23: `pasted` on Tübingen x The Scream 0.115 -> 0.094, at the same cost)."""
-    style_weight: float = 3.0
-    tv_weight: float = 1.0
+    style_weight: float = 2.8
+    tv_weight: float = 1.2
+    """style_weight and tv_weight: issue 7's 3 and 1 until issue 23's shorter schedule, which at those
+    took a little more of the painting than the schedule before it (`pasted` above it on 8 of the 12
+    pairs of benchmarks/quality.py, by up to 0.004); at 2.8 and 1.2 on 1, by 0.001, with held-out style
+    within 3.4% of the schedule before on every pair (docs/speed.md, the layout weight)."""
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     style_loss: str = "gram"

@@ -31,7 +31,8 @@ def _inputs(size: dict[str, tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] 
         "content": ("IMAGE", {"tooltip": "The photo(s) to paint; a batch is painted one image after another."}),
         "style": ("IMAGE", {"tooltip": "The painting whose style is taken (a batch: one per content image)."}),
         "strength": ("FLOAT", {"default": default("style_weight"), "min": 0.0, "max": 1000.0, "step": 0.1,
-                               "tooltip": "Style weight: 0.3 a hint of style, 3 the default, 30 little photo left."}),
+                               "tooltip": f"Style weight: 0.3 a hint of style, {default('style_weight'):g} the "
+                                          "default, 30 little photo left."}),
         **size,
         "preserve_color": (COLOURS, {"default": "none",
                                      "tooltip": "luminance: the photo's colours exactly; histogram: the painting "
