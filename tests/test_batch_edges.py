@@ -139,6 +139,17 @@ def ledger_is_a_folder(w: World) -> tuple[Any, str]:
     return code, err
 
 
+def ledger_cannot_be_written(w: World) -> tuple[Any, str]:
+    w.out.mkdir()
+    (w.out / "ledger.jsonl").symlink_to(w.out / "gone" / "ledger.jsonl")  # reads as empty, refuses appends
+    code, err = w.cli("-c", w.img("a.png"), "-s", w.img("art.png"), "-o", str(w.out), *FAST)
+    assert _outputs(w) == ["a--art.png"]  # the painting made before the ledger failed is kept, whole
+    with Image.open(w.out / "a--art.png") as kept:
+        kept.load()
+    assert not list(w.out.glob("*.tmp*")) and not list(w.out.glob(".*"))  # no half-written file left
+    return code, err
+
+
 # -- item 7: SIGTERM and SIGHUP stop the batch cleanly ----------------------------------------------
 
 
@@ -215,6 +226,11 @@ CASES: dict[str, tuple[Callable[[World], tuple[Any, str]], Any, str]] = {
         ledger_is_a_folder,
         1,
         "impasto: error: {out}/ledger.jsonl: cannot read the ledger (Is a directory)",
+    ),
+    "5 ledger cannot be written": (
+        ledger_cannot_be_written,
+        1,
+        "impasto: error: {out}/ledger.jsonl: cannot write the ledger (No such file or directory)",
     ),
     "7 SIGTERM": (_stopped_by(signal.SIGTERM), 143, "impasto batch: stopped by SIGTERM; 1 painted, rerun to continue"),
     "7 SIGHUP": (_stopped_by(signal.SIGHUP), 129, "impasto batch: stopped by SIGHUP; 1 painted, rerun to continue"),
