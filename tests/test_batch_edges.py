@@ -290,3 +290,20 @@ def test_batch_edge(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert said.splitlines() == [message], said
     after = _hashes(w.inputs)
     assert {k: v for k, v in after.items() if k in before} == before  # input files byte-identical
+
+
+def test_a_killed_painters_temp_folder_is_swept_and_a_live_ones_kept(tmp_path: Path) -> None:
+    """A Ray painter killed mid-job (a stopped batch kills its actors) leaves its temp folder; the next
+    painter on the machine removes it, and never a live painter's or a folder that is not a painter's."""
+    from impasto.batch.worker import PAINTER_PREFIX, sweep_dead_painters
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid is free now
+    dead, live = tmp_path / f"{PAINTER_PREFIX}{gone.pid}-ab12", tmp_path / f"{PAINTER_PREFIX}{os.getpid()}-cd34"
+    other = tmp_path / f"{PAINTER_PREFIX}notapid-ef56"
+    for folder in (dead, live, other):
+        (folder / "impasto-job-1").mkdir(parents=True)
+        (folder / "impasto-job-1" / "a.png").write_bytes(b"half a picture")
+    sweep_dead_painters(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+    assert (live / "impasto-job-1" / "a.png").read_bytes() == b"half a picture"
