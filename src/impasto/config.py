@@ -61,10 +61,11 @@ class StyleConfig:
     """Iterations per scale, coarse to fine (the last value repeats). None: automatic."""
     content_weight: float = 1.0
     layout_weight: float = 4.0
-    """content_weight's multiple at the scales below the picture scale (pyramid.picture_scale: 512 px
-    in a default run of 512 px and up). Those lay the picture out; held closer to the photo there, the
-    painting's own objects stay out of it, and the picture scale and those above paint at the weights
-    here (issue 23: `pasted` on Tübingen x The Scream 0.115 -> 0.094, at the same cost)."""
+    """content_weight's multiple at the scales below the picture scale (pyramid.picture_scale: the last
+    one up to PICTURE_SIZE, 768 px; 512 px in a default 512, 1024 or 2048 px run). Those lay the picture
+    out; held closer to the photo there, the painting's own objects stay out of it, and the picture
+    scale and those above paint at the weights here (issue 23: `pasted` on Tübingen x The Scream
+    0.115 -> 0.094, at the same cost)."""
     style_weight: float = 2.8
     tv_weight: float = 1.2
     """style_weight and tv_weight: issue 7's 3 and 1 until issue 23's shorter schedule, which at those

@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, UPSAMPLES, StyleConfig, default
 from ..losses import STYLE_LOSSES
-from ..pyramid import schedule
+from ..pyramid import PICTURE_SIZE, schedule
 from .common import OneLineParser
 from .controls import add_control_options, control_options
 
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout-weight",
         type=float,
         default=default("layout_weight"),
-        help="content weight's multiple at the scales below the picture scale (the last one up to 768 px): "
+        help=f"content weight's multiple at the scales below the picture scale (the last one up to {PICTURE_SIZE} px): "
         "holds the photo's layout while the picture is laid out, so the painting's own objects stay out of it",
     )
     g.add_argument(
