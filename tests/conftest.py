@@ -6,14 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from impasto.batch.ray_engine import keep_on_this_machine
+from impasto.runtime import bf16_missing
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
 
 
 keep_on_this_machine()  # the batch tests' Ray clusters: loopback only, no cloud probes
+
+# Tests that run bf16 arithmetic on the CPU: skipped where oneDNN has no bf16 path (an AVX2-only CPU), with
+# the missing feature as the reason. Both branches of the check itself run everywhere (test_runtime.py).
+_BF16_MISSING = bf16_missing(torch.device("cpu"))
+NEEDS_BF16 = pytest.mark.skipif(_BF16_MISSING is not None, reason=f"{_BF16_MISSING}" if _BF16_MISSING else "")
+BF16_CPU = pytest.param(torch.bfloat16, marks=NEEDS_BF16, id="bf16")
 
 # Tiny, fast settings: real VGG-19 weights, 64-96 px, a few iterations, one scale.
 FAST = dict(size=64, scales=1, iterations=[8], seed=0)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import BF16_CPU
 
 from impasto.vgg import (
     CAFFE_PREPROCESS,
@@ -108,7 +109,7 @@ def test_decode_matches_table_lookup() -> None:
     assert torch.equal(convs["conv3_2"][0], table[indices.long()])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [pytest.param(torch.float32, id="fp32"), BF16_CPU])
 def test_gradients_reach_only_the_pixels(caffe, rgb, dtype) -> None:
     net = VGGFeatures(caffe, ["relu1_1", "relu3_1"]).to(dtype=dtype).to(memory_format=torch.channels_last)
     pixels = rgb.clone().requires_grad_(True)
@@ -119,7 +120,7 @@ def test_gradients_reach_only_the_pixels(caffe, rgb, dtype) -> None:
     assert params and all(not p.requires_grad and p.grad is None for p in params)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [pytest.param(torch.float32, id="fp32"), BF16_CPU])
 def test_fused_conv_relu_gives_the_same_activations_and_gradient(caffe, rgb, dtype, monkeypatch) -> None:
     """On the CPU each conv + ReLU pair runs as one oneDNN call (vgg._ConvReLU): the pair's activations and
     gradient, to float rounding (oneDNN may pick another algorithm for a shape: 5e-7 relative at relu5_1)."""

@@ -115,11 +115,32 @@ def resident_bytes() -> int:
 
 
 def _bf16_pays(device: torch.device) -> bool:
+    """bf16 is the default only where the hardware computes in it natively (it halves the time)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported())
+        return _cpu_bf16_runs() and bool(torch.cpu._is_avx512_bf16_supported())
     return False
+
+
+def _cpu_bf16_runs() -> bool:
+    """Whether oneDNN has a bf16 path on this CPU (the check it makes itself before a bf16 convolution)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def bf16_missing(device: torch.device) -> str | None:
+    """Why bf16 cannot run on this device at all, or None where it can.
+
+    oneDNN's bf16 convolution needs AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; on an AVX2-only CPU it
+    raises mid-run, so we ask first (the same check oneDNN makes)."""
+    if device.type == "cpu" and not _cpu_bf16_runs():
+        found = "AVX2" if torch.cpu._is_avx2_supported() else "neither AVX2 nor AVX-512"
+        return f"bf16 needs a CPU with AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT, and this one has {found}"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "bf16 needs a GPU of compute capability 8.0 (Ampere) or newer"
+    if device.type == "mps":
+        return "bf16 is not supported on mps"
+    return None
 
 
 def resolve(device: str, precision: str) -> Runtime:
@@ -137,8 +158,9 @@ def resolve(device: str, precision: str) -> Runtime:
         raise ImpastoError("device mps asked for, but this PyTorch sees no Apple GPU")
     dev = torch.device(device)
     if precision == "bf16":
-        if dev.type == "mps":
-            raise ImpastoError("bf16 is not supported on mps; use --precision fp32")
+        missing = bf16_missing(dev)
+        if missing:
+            raise ImpastoError(f"{missing}; use precision fp32, or auto (the fastest that runs here)")
         dtype = torch.bfloat16
     elif precision == "fp32":
         dtype = torch.float32

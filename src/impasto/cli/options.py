@@ -11,8 +11,10 @@ from typing import Any
 
 from .. import __version__
 from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, UPSAMPLES, StyleConfig, default
+from ..errors import ImpastoError
 from ..losses import STYLE_LOSSES
 from ..pyramid import PICTURE_SIZE, schedule
+from ..runtime import resolve
 from .common import OneLineParser
 from .controls import add_control_options, control_options
 
@@ -221,6 +223,15 @@ _CONFIG_ARGS = (
     "device",
     "precision",
 )
+
+
+def check_runtime(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--device/--precision this machine cannot run (bf16 on an AVX2-only CPU, cuda without a GPU): a
+    usage error, exit 2, before any file is read."""
+    try:
+        resolve(args.device, args.precision)
+    except ImpastoError as exc:
+        parser.error(str(exc).replace("use precision", "use --precision"))
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..video import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT, video
 from .common import Signals, format_duration
-from .options import build_parser, config_from_args
+from .options import build_parser, check_runtime, config_from_args
 
 if TYPE_CHECKING:
     from ..video.api import VideoResult
@@ -101,6 +101,7 @@ class _FrameBar:
 def video_main(argv: Sequence[str]) -> int:
     parser = build_video_parser()
     args = parser.parse_args(argv)
+    check_runtime(args, parser)
     for dest in _STILL_ONLY:
         if getattr(args, dest) != parser.get_default(dest):
             parser.error(f"--{dest.replace('_', '-')} is for still images, not impasto video")
