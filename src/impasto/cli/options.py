@@ -15,6 +15,7 @@ from ..errors import ImpastoError
 from ..losses import STYLE_LOSSES
 from ..pyramid import PICTURE_SIZE, schedule
 from ..runtime import resolve
+from ..vgg import CONVS
 from .common import OneLineParser
 from .controls import add_control_options, control_options
 
@@ -173,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("precision"),
         help="bf16 halves the time on CPUs with AVX-512 bf16 and on recent GPUs",
     )
+    g.add_argument(
+        "--conv",
+        choices=CONVS,
+        default=default("conv"),
+        help="the CPU's 3x3 convolutions: direct (oneDNN), winograd (fewer multiplications, float32) "
+        "or auto (winograd at the layers where it is faster)",
+    )
     add_control_options(p)
     g = p.add_argument_group("output")
     g.add_argument(
@@ -222,6 +230,7 @@ _CONFIG_ARGS = (
     "seed",
     "device",
     "precision",
+    "conv",
 )
 
 
