@@ -46,7 +46,7 @@ def test_the_input_gradient_equals_autograd_of_direct_convolution() -> None:
     (F.relu(F.conv2d(direct_x, weight, bias, padding=1)) * upstream).sum().backward()
     ours_x = x.clone().requires_grad_(True)
     filters, back = winograd.transform_filters(weight), winograd.gradient_filters(weight)
-    (winograd.ConvReLU.apply(ours_x, filters, back, bias) * upstream).sum().backward()
+    (winograd.ConvReLU.apply(ours_x, filters, back, bias, 1) * upstream).sum().backward()
     assert ours_x.grad is not None and direct_x.grad is not None
     assert (ours_x.grad - direct_x.grad).abs().max() <= 1e-4 * direct_x.grad.abs().max()
 
@@ -93,9 +93,9 @@ def test_auto_runs_winograd_where_it_pays_and_direct_elsewhere(monkeypatch: pyte
     used: list[int] = []
     real = winograd.conv3x3
 
-    def spy(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> torch.Tensor:
+    def spy(x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, relu: bool, **rest) -> torch.Tensor:
         used.append(filters.shape[2])
-        return real(x, filters, bias, relu)
+        return real(x, filters, bias, relu, **rest)
 
     monkeypatch.setattr(winograd, "conv3x3", spy)
     net(torch.rand(1, 3, 32, 32).contiguous(memory_format=torch.channels_last))
