@@ -1,5 +1,6 @@
 """Writing outputs without losing a user's files: PNG/JPEG/WebP/TIFF by extension (8 or 16 bits),
-always through a temp file renamed into place, and checked to be writable before a long run.
+always through a temp file renamed into place, and checked to be writable before a long run; a folder
+that a run writes into is locked, so that a second run on it refuses at once.
 
 Every failure becomes an `ImpastoError` with one line that names the file and the problem.
 """
@@ -12,6 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two runs on one folder are the user's to avoid
+    fcntl = None  # type: ignore[assignment]
+
 import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
@@ -21,11 +27,19 @@ from .errors import ImpastoError
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
-def output_format(path: str | os.PathLike) -> str:
+def output_type_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be an output by its type, or None; without the name, for a line that names it already."""
     suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ImpastoError(f"{path}: unknown output type {suffix or '(none)'}; use .png, .jpg, .webp or .tif")
-    return OUTPUT_FORMATS[suffix]
+    if suffix in OUTPUT_FORMATS:
+        return None
+    return f"unknown output type {suffix or '(none)'}; use .png, .jpg, .webp or .tif"
+
+
+def output_format(path: str | os.PathLike) -> str:
+    problem = output_type_problem(path)
+    if problem is not None:
+        raise ImpastoError(f"{path}: {problem}")
+    return OUTPUT_FORMATS[Path(path).suffix.lower()]
 
 
 def _temp_prefix(path: Path) -> str:
@@ -77,6 +91,74 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ImpastoError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(tmp)
+
+
+LOCK = ".impasto-lock"
+
+
+class FolderLock:
+    """An exclusive lock on a folder while one run writes into it (the video work folder, a batch's output
+    folder): a second run on it refuses at once with one line, instead of painting the same work again or
+    deleting the first one's files. `what` and `flag` word that line ("work folder", "--work-dir").
+
+    Opening creates the folder (so an unwritable one fails before any painting); `release()` (or leaving
+    the `with` block) removes the lock file, and the folder where it is `ours` (default: this lock made it)
+    and holds nothing.
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str, flag: str, ours: bool | None = None):
+        self.folder = Path(folder)
+        self.ours = not self.folder.exists() if ours is None else ours
+        busy = (f"{self.folder}: another impasto run is painting into this {what}; "
+                f"wait for it to finish or give {flag} another folder")  # fmt: skip
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._handle: IO[bytes] | None = self._take(busy)
+        except OSError as exc:
+            raise ImpastoError(f"{self.folder}: cannot create the {what} ({exc.strerror or exc})") from None
+
+    def _take(self, busy: str) -> IO[bytes]:
+        """The open lock file, locked (where the system has locks); ImpastoError(busy) if another run holds it."""
+        path = self.folder / LOCK
+        for _ in range(10):  # the holder removed the lock file as we opened it: lock the new one
+            handle = path.open("ab")
+            if fcntl is None:
+                return handle
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise ImpastoError(busy) from None
+            if _same_inode(handle, path):
+                return handle
+            handle.close()
+        raise ImpastoError(busy)
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Unlock; remove the lock file, and the folder if it is ours and holds nothing else."""
+        if self._handle is None:
+            return
+        (self.folder / LOCK).unlink(missing_ok=True)
+        self._handle.close()  # closing drops the lock
+        self._handle = None
+        if self.ours:
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass  # what the run wrote, or something else of the user's
+
+
+def _same_inode(handle: IO[bytes], path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _umask() -> int:

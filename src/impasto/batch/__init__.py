@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import configure
 from ..errors import ImpastoError
+from .folder import own_outputs
 from .manifest import RowError, read_manifest
 from .options import parse_value
 from .plan import Job, expand_inputs, grid_jobs
@@ -114,10 +115,13 @@ def batch(
     axes = _axes(grid)
     _check(shared, axes)
     if contents:
-        jobs += grid_jobs(expand_inputs(contents, "content"), expand_inputs(styles, "style"), axes)
+        own = own_outputs(folder)  # painting into the input folder: its paintings are not new inputs
+        jobs += grid_jobs(expand_inputs(contents, "content", own), expand_inputs(styles, "style", own), axes)
+    reads: list[str] = []  # files the batch must never write
     if manifest is not None:
-        rows, row_errors = read_manifest(_path(manifest, "manifest"))
+        reads.append(_path(manifest, "manifest"))
+        rows, row_errors = read_manifest(reads[0])
         jobs += rows
     if not jobs and not row_errors:
         raise ImpastoError("nothing to paint: give content and style images or a manifest")
-    return run_batch(jobs, folder, options=shared, row_errors=row_errors, **run_options)
+    return run_batch(jobs, folder, options=shared, row_errors=row_errors, reads=reads, **run_options)

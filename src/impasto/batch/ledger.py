@@ -5,6 +5,10 @@ survives a lost ledger), or, for formats without our metadata, in the ledger's l
 output. The ledger is appended one fsync'ed line per finished job, so a crash loses at most the line
 being written: the next append starts a line of its own, and reading takes every whole entry it
 finds, even one glued onto a torn line (the torn entry's job simply runs again).
+
+The folder is a user's: the ledger also says which of its files the batch made, so that a file it did
+not make is never written over (`Ledger.foreign`) nor, in an input folder, painted again (`made_here`);
+a ledger.jsonl or summary.csv that is not ours (`ours`, `begins_with`) is refused, never appended to.
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ from PIL import Image
 
 from .. import __version__
 from ..errors import ImpastoError
-from ..writing import atomic_write
+from ..writing import atomic_write, same_file
 from .plan import Task
 
 LEDGER = "ledger.jsonl"
 SUMMARY = "summary.csv"
 OK, FAILED = "ok", "failed"
 SUMMARY_COLUMNS = ("status", "output", "key", "content", "styles", "options", "seconds", "loss", "error", "source")
+SUMMARY_HEAD = ",".join(SUMMARY_COLUMNS[:3]).encode()
+"""How every summary.csv we write begins (its header row): what tells it from a user's file of that name."""
+ENTRY_KEYS = ("key", "output", "status")
+"""What every ledger entry holds: a JSON object without them is not one of ours."""
 
 
 def png_key(path: Path) -> str | None:
@@ -63,19 +71,27 @@ class Ledger:
         self.folder = Path(folder)
         self.path = self.folder / LEDGER
         self.latest: dict[str, dict[str, Any]] = {}  # output name -> its newest entry
-        for entry in self._read():
-            self.latest[entry["output"]] = entry
+        self.made: set[str] = set()  # the outputs a batch here wrote
+        text = self._read()
+        for line in text.split("\n"):
+            for entry in _entries(line):
+                self._note(entry)
+        self.ours = bool(self.latest) or not text.strip()
+        """Whether the ledger is one of ours (or none yet): a file of that name with text but no entry is a user's."""
 
-    def _read(self) -> Iterable[dict[str, Any]]:
+    def _note(self, entry: dict[str, Any]) -> None:
+        self.latest[entry["output"]] = entry
+        if entry["status"] == OK:
+            self.made.add(entry["output"])
+
+    def _read(self) -> str:
         try:
             with open(self.path, encoding="utf-8", errors="replace") as handle:
-                lines = handle.read().split("\n")
+                return handle.read()
         except FileNotFoundError:
-            return
+            return ""
         except OSError as exc:
             raise ImpastoError(f"{self.path}: cannot read the ledger ({exc.strerror or exc})") from None
-        for line in lines:
-            yield from _entries(line)
 
     def append(self, entry: dict[str, Any]) -> None:
         """One fsync'ed line, always on a line of its own (after a torn last line, a newline first)."""
@@ -89,7 +105,26 @@ class Ledger:
                 os.fsync(handle.fileno())
         except OSError as exc:
             raise ImpastoError(f"{self.path}: cannot write the ledger ({exc.strerror or exc})") from None
-        self.latest[entry["output"]] = entry
+        self._note(entry)
+
+    def made_here(self, name: str) -> bool:
+        """Whether a batch here wrote the file `name`: its ledger says so, or (a PNG) it carries our key."""
+        return name in self.made or png_key(self.folder / name) is not None
+
+    def own_output(self, path: Path) -> bool:
+        """Whether `path` is one of this folder's outputs (an input folder that is also the output folder)."""
+        return same_file(path.parent, self.folder) and self.made_here(path.name)
+
+    def foreign(self, name: str) -> bool:
+        """Whether `name` is a file here that the batch did not make, so that painting must not replace it.
+
+        A PNG tells by its key; another format by the ledger. With no ledger left, a JPEG cannot be told from
+        a user's file: it is taken as ours (as before the ledger was lost, it is painted again).
+        """
+        path = self.folder / name
+        if not path.is_file() or self.made_here(name):
+            return False
+        return path.suffix.lower() == ".png" or bool(self.latest)
 
     def done(self, task: Task) -> dict[str, Any] | None:
         """The entry of an output that already carries this task's key, or None if it must run."""
@@ -124,11 +159,23 @@ def _entries(line: str) -> Iterable[dict[str, Any]]:
         except json.JSONDecodeError:  # the torn part: look for the next object that starts after it
             at = line.find("{", at + 1)
             continue
-        if isinstance(entry, dict) and isinstance(entry.get("output"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("output"), str) and set(ENTRY_KEYS) <= entry.keys():
             yield entry
             at = line.find("{", end)
         else:  # an object nested in a torn entry (its options): skip into it, not past what follows
             at = line.find("{", at + 1)
+
+
+def begins_with(path: Path, head: bytes) -> bool:
+    """Whether the file is missing, empty, or begins with `head` (as each file the batch writes begins)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(max(len(head), 1))
+    except (FileNotFoundError, IsADirectoryError):
+        return True  # nothing to lose (a folder of that name fails where it is written, with its own line)
+    except OSError:
+        return True  # unreadable: the write says why, as before
+    return not start or start.startswith(head)
 
 
 def write_file(path: str | Path, data: bytes) -> None:
@@ -149,7 +196,7 @@ def make_entry(task: Task, status: str, **fields: Any) -> dict[str, Any]:
         "kind": job.kind,
         "content": job.content,
         "styles": list(job.styles),
-        "options": {k: v for k, v in job.options.items()},
+        "options": dict(task.options),
         "source": job.source,
         "seconds": None,
         "loss": None,

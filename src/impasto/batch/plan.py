@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from .. import __version__
 from ..config import INITS, StyleConfig, configure
 from ..errors import ImpastoError
+from ..imageio import check_input_file
 from .options import FILE_OPTIONS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -57,23 +58,35 @@ class Task:
     files: dict[str, str] = field(default_factory=dict)  # sha256 of the bytes -> path
     inputs: list[str] = field(default_factory=list)  # hashes of the content then the style images
     settings: dict[str, Any] = field(default_factory=dict)  # the full config, file paths as hashes
+    options: dict[str, Any] = field(default_factory=dict)  # what was asked: --set, then the job's own
+    sources: list[str] = field(default_factory=list)  # every file it reads (its output must be none of them)
     error: str | None = None  # a job that cannot start (missing file, bad option): recorded, not run
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    def refuse(self, message: str) -> None:
+        """Record why the task cannot run (the first reason is kept), after the manifest row it came from."""
+        if self.error is None:
+            self.error = f"{self.job.source}: {message}" if self.job.source else message
 
-def expand_inputs(patterns: Sequence[str], what: str) -> list[str]:
-    """Files, folders (their images, sorted) and quoted globs -> paths, in the order given."""
+
+def expand_inputs(patterns: Sequence[str], what: str, skip: Callable[[Path], bool] = lambda path: False) -> list[str]:
+    """Files, folders (their images, sorted) and quoted globs -> paths, in the order given.
+
+    A folder or glob leaves out the files `skip` names (the batch's own outputs, where it paints into
+    its input folder: a rerun must not paint its paintings again); a file named alone is always taken.
+    """
     out: list[str] = []
     seen: set[str] = set()
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            listed = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+            found = sorted(str(p) for p in listed if p.is_file() and not skip(p))
         elif glob.has_magic(pattern):
-            found = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file() and not skip(Path(p)))
         else:
             found = [pattern]  # a missing file fails its own jobs, with the file's name
         if not found:
@@ -198,8 +211,7 @@ class FileHasher:
     def __call__(self, path: str) -> str:
         if path not in self.cache:
             file = Path(path)
-            if not file.is_file():
-                raise ImpastoError(f"{path}: {'is a directory' if file.is_dir() else 'no such file'}")
+            check_input_file(file, "a file")
             try:
                 self.cache[path] = _digest(file.read_bytes())
             except OSError as exc:
@@ -207,33 +219,34 @@ class FileHasher:
         return self.cache[path]
 
 
-def _hash_files(name: str, value: Any, hasher: FileHasher, files: dict[str, str]) -> Any:
-    """An option's value with each file path replaced by the hash of its bytes (collected in `files`)."""
+def _hash_files(name: str, value: Any, hasher: FileHasher, task: Task) -> Any:
+    """An option's value with each file path replaced by the hash of its bytes (collected in the task's
+    `files`; the paths in its `sources`)."""
     if value is None or (name == "init" and value in INITS):
         return value
     if isinstance(value, (list, tuple)):
-        return [None if v is None else _hash_files(name, v, hasher, files) for v in value]
+        return [None if v is None else _hash_files(name, v, hasher, task) for v in value]
     sha = hasher(str(value))
-    files[sha] = str(value)
+    task.files[sha] = str(value)
+    task.sources.append(str(value))
     return sha
 
 
 def prepare(task: Task, shared: Mapping[str, Any], hasher: FileHasher) -> Task:
     """Fill in the config, the files and the key; a problem becomes the task's one-line error."""
-    where = f"{task.job.source}: " if task.job.source else ""
+    task.options = {**shared, **task.job.options}
     try:
         if task.job.kind not in KINDS:
             raise ImpastoError(f"unknown job kind {task.job.kind!r}; choose from {', '.join(KINDS)}")
-        config = configure(None, **{**shared, **task.job.options})
-        files: dict[str, str] = {}
-        inputs = [_hash_files("content", p, hasher, files) for p in (task.job.content, *task.job.styles)]
+        config = configure(None, **task.options)
+        inputs = [_hash_files("content", p, hasher, task) for p in (task.job.content, *task.job.styles)]
         settings = asdict(config)
         for name in FILE_OPTIONS:  # the key holds the bytes' hashes, not the paths: a moved folder is not new work
-            settings[name] = _hash_files(name, settings[name], hasher, files)
+            settings[name] = _hash_files(name, settings[name], hasher, task)
     except ImpastoError as exc:
-        task.error = f"{where}{exc}"
+        task.refuse(str(exc))
         return task
-    task.config, task.files, task.inputs, task.settings = config, files, inputs, settings
+    task.config, task.inputs, task.settings = config, inputs, settings
     identity = {"impasto": __version__, "kind": task.job.kind, "inputs": inputs, "config": _canonical(settings)}
     task.key = _digest(json.dumps(identity, sort_keys=True, default=str))
     return task

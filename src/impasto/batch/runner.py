@@ -2,7 +2,8 @@
 
 Only the driver writes files: outputs atomically (temp + rename), one ledger line per finished job,
 then summary.csv and the contact sheet. Whatever stops it (Ctrl-C, a crash, a lost cluster), every
-file in the folder is complete and a rerun paints only what is missing.
+file in the folder is complete and a rerun paints only what is missing. Nothing is written over that
+the batch did not make, and the folder is locked while it runs (folder.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, Protocol
 from .. import __version__
 from ..errors import ImpastoError
 from ..stylize import Callback
-from ..writing import output_format
+from ..writing import output_type_problem
+from .folder import claim_folder, lock_folder, refuse_collision
 from .ledger import FAILED, OK, Ledger, make_entry, write_file, write_summary
 from .manifest import RowError
 from .plan import FileHasher, Job, Task, name_jobs, prepare
@@ -86,26 +88,14 @@ def make_engine(engine: str, reporter: Reporter | None, **ray_options: Any) -> A
     raise ImpastoError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
-def _folder(path: str | os.PathLike) -> Path:
-    folder = Path(path)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImpastoError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
-    if not os.access(folder, os.W_OK):
-        raise ImpastoError(f"{folder}: output folder is not writable")
-    return folder
-
-
 def plan_tasks(jobs: Sequence[Job], options: Mapping[str, Any], suffix: str) -> list[Task]:
     """Named, keyed tasks; a job that cannot start carries its one-line error instead of a key."""
     hasher = FileHasher()
     tasks = [prepare(task, options, hasher) for task in name_jobs(jobs, suffix)]
     for task in tasks:
-        try:
-            output_format(task.name)
-        except ImpastoError as exc:
-            task.error = task.error or str(exc)
+        problem = output_type_problem(task.name)
+        if problem is not None:
+            task.refuse(problem)
     return tasks
 
 
@@ -123,54 +113,65 @@ def run_batch(
     engine: str = "local",
     reporter: Reporter | None = None,
     writes: Writes = contextlib.nullcontext,
+    reads: Sequence[str | os.PathLike] = (),
     **engine_options: Any,
 ) -> Report:
     """Paint every job not already done into `folder`; engine_options go to the Ray engine.
 
-    Planned before the folder is made, so a refused batch creates nothing. A KeyboardInterrupt (Ctrl-C,
-    or a signal the caller turns into one) ends the run with report.interrupted; summary.csv and
-    index.html are written either way.
+    Planned before the folder is made, so a refused batch creates nothing; `reads` (the manifest) are
+    files it must never write. A KeyboardInterrupt (Ctrl-C, or a signal the caller turns into one) ends
+    the run with report.interrupted; summary.csv and index.html are written either way.
     """
     start = time.perf_counter()
     tasks = plan_tasks(jobs, options or {}, suffix)
-    out = _folder(folder)
-    ledger = Ledger(out)
-    report = Report(out)
+    with lock_folder(folder) as lock:
+        out = lock.folder
+        ledger = Ledger(out)
+        claim_folder(out, ledger, reads)
+        report = Report(out)
+        with writes():
+            entries, todo = _sort(tasks, ledger, report)
+        position = {id(task): index for index, task in enumerate(tasks)}
+
+        def deliver(task: Task, outcome: Outcome) -> None:
+            with writes():  # the output, its ledger line and the count: all or none of them
+                entry = _record(out, task, outcome)
+                ledger.append(entry)
+                entries[position[id(task)]] = entry
+                report.painted += entry["status"] == OK
+            if reporter:
+                reporter.job_done(entry)
+
+        try:
+            _paint(todo, deliver, engine, reporter, engine_options, report)
+        finally:
+            try:
+                with writes():
+                    report.entries = [_row_entry(row) for row in row_errors] + [entries[i] for i in sorted(entries)]
+                    write_summary(out, report.entries)
+                    write_sheet(out, report.entries)
+            except KeyboardInterrupt:  # a signal while the summary was written: it is written, then we stop
+                report.interrupted = True
+            report.seconds = time.perf_counter() - start
+    return report
+
+
+def _sort(tasks: Sequence[Task], ledger: Ledger, report: Report) -> tuple[dict[int, dict[str, Any]], list[Any]]:
+    """Before any painting: the entries of the jobs refused (recorded) or already done, and the jobs to paint."""
     entries: dict[int, dict[str, Any]] = {}
     todo: list[tuple[Spec, Task]] = []
-    with writes():
-        for index, task in enumerate(tasks):
-            if not task.ok:
-                entries[index] = make_entry(task, FAILED, error=task.error)
-                ledger.append(entries[index])
-            elif (done := ledger.done(task)) is not None:
-                entries[index] = done
-                report.skipped += 1
-            else:
-                todo.append((spec_for(task, _metadata(task)), task))
-    position = {id(task): index for index, task in enumerate(tasks)}
-
-    def deliver(task: Task, outcome: Outcome) -> None:
-        with writes():  # the output, its ledger line and the count: all or none of them
-            entry = _record(out, task, outcome)
-            ledger.append(entry)
-            entries[position[id(task)]] = entry
-            report.painted += entry["status"] == OK
-        if reporter:
-            reporter.job_done(entry)
-
-    try:
-        _paint(todo, deliver, engine, reporter, engine_options, report)
-    finally:
-        try:
-            with writes():
-                report.entries = [_row_entry(row) for row in row_errors] + [entries[i] for i in sorted(entries)]
-                write_summary(out, report.entries)
-                write_sheet(out, report.entries)
-        except KeyboardInterrupt:  # a signal while the summary was written: it is written, then we stop
-            report.interrupted = True
-        report.seconds = time.perf_counter() - start
-    return report
+    for index, task in enumerate(tasks):
+        if task.ok:
+            refuse_collision(task, ledger)
+        if not task.ok:
+            entries[index] = make_entry(task, FAILED, error=task.error)
+            ledger.append(entries[index])
+        elif (done := ledger.done(task)) is not None:
+            entries[index] = done
+            report.skipped += 1
+        else:
+            todo.append((spec_for(task, _metadata(task)), task))
+    return entries, todo
 
 
 def _paint(

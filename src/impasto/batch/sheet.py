@@ -19,6 +19,8 @@ from PIL import Image
 from .ledger import OK, write_file
 
 SHEET = "index.html"
+SHEET_HEAD = b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>impasto batch: '
+"""How every contact sheet we write begins: what tells it from a user's index.html."""
 THUMB = 240
 
 _STYLE = """
@@ -82,8 +84,7 @@ def write_sheet(folder: str | Path, entries: Iterable[Mapping[str, Any]]) -> Pat
     )
     cards = "\n".join(_card(folder, e) for e in entries)
     page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>impasto batch: {html.escape(folder.name)}</title><style>{_STYLE}</style></head><body>"
+        f"{SHEET_HEAD.decode()}{html.escape(folder.name)}</title><style>{_STYLE}</style></head><body>"
         f'<h1>impasto batch: {html.escape(folder.name)}</h1><p class="sum">{summary}</p>'
         f'<div class="grid">\n{cards}\n</div></body></html>\n'
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import io
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from .. import __version__
 from ..errors import ImpastoError
 from ..writing import atomic_write, check_writable, output_format, refuse_input_as_output, save_image
 from .common import Signals, format_duration
-from .options import build_parser, check_runtime, config_from_args
+from .options import build_parser, config_from_args
 
 
 def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, list[Any]]:
@@ -64,9 +66,8 @@ class _ProgressReporter:
             eta = format_duration(progress.eta)
             self.bar.set_postfix_str(f"ETA {eta}, loss {progress.loss:.4g}", refresh=False)
         if self.save_every and self.output and progress.step % self.save_every == 0:
-            out = Path(self.output)
             with self.signals.deferred():  # a signal now would leave the snapshot's temp file behind
-                save_image(progress.image(), out.with_name(f"{out.stem}_s{progress.step:05d}{out.suffix}"))
+                save_image(progress.image(), snapshot_path(self.output, progress.step))
             if self.signals.received:
                 raise KeyboardInterrupt  # the signal that waited for the write
 
@@ -88,7 +89,6 @@ def stylize_main(argv: Sequence[str]) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_runtime(args, parser)
     if not args.output:
         parser.error("give the output file with -o OUT")
     content, styles = _inputs(args, parser)
@@ -124,10 +124,34 @@ def _input_paths(args: argparse.Namespace) -> list[str]:
     return [path for path in listed if isinstance(path, str)]
 
 
+def snapshot_path(output: str, step: int) -> Path:
+    """--save-every's file of step `step`: OUT_s00040.png beside OUT.png."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}_s{step:05d}{out.suffix}")
+
+
+def _snapshots_there(output: str, every: int) -> list[Path]:
+    """The files already beside OUT that a snapshot would replace (its name, a step --save-every writes)."""
+    out = Path(output)
+    found = []
+    for path in sorted(out.parent.glob(f"{glob.escape(out.stem)}_s*{glob.escape(out.suffix)}")):
+        digits = re.fullmatch(r"_s(\d+)", path.stem[len(out.stem) :])
+        step = int(digits[1]) if digits else 0
+        if step > 0 and step % every == 0 and snapshot_path(output, step) == path:
+            found.append(path)
+    return found
+
+
 def check_outputs(args: argparse.Namespace) -> None:
+    """Before painting: every file the run will write (output, snapshots, loss trace) can be written and
+    is none of the files it reads."""
     if output_format(args.output) not in ("PNG", "TIFF") and args.bit_depth == 16:
         raise ImpastoError(f"{args.output}: --bit-depth 16 needs a .png or .tif output")
+    if args.save_every < 0:
+        raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
     outputs = [("-o", args.output)] + ([("--loss-trace", args.loss_trace)] if args.loss_trace else [])
+    if args.save_every:
+        outputs += [("--save-every snapshot", path) for path in _snapshots_there(args.output, args.save_every)]
     for flag, output in outputs:
         refuse_input_as_output(flag, output, _input_paths(args))
     check_writable(args.output)
@@ -135,8 +159,6 @@ def check_outputs(args: argparse.Namespace) -> None:
         if not args.loss_trace.lower().endswith((".json", ".csv")):
             raise ImpastoError(f"{args.loss_trace}: loss trace must end in .json or .csv")
         check_writable(args.loss_trace)
-    if args.save_every < 0:
-        raise ImpastoError("--save-every must be 0 (off) or a positive number of iterations")
 
 
 def trace_writer(path: str, trace: list[dict[str, float]]):

@@ -26,17 +26,11 @@ from PIL import Image
 
 from ..errors import ImpastoError
 from ..imageio import load_image
-from ..writing import atomic_write, save_image
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; two runs on one folder are the user's to avoid
-    fcntl = None  # type: ignore[assignment]
+from ..writing import LOCK, FolderLock, atomic_write, save_image
 
 log = logging.getLogger("impasto")
 
 SETTINGS = "settings.json"
-LOCK = ".impasto-lock"
 _MARK = "impasto work folder"  # the key in settings.json that says the folder is ours
 _PATTERN = "frame_{:06d}.png"
 
@@ -60,7 +54,7 @@ def image_fingerprint(image: Image.Image) -> str:
 class WorkDir:
     """Frames 0..n-1 of one set of settings; `resume` True: must match, False: start over, None: reuse if it matches.
 
-    Opening it creates and locks the folder (so an unwritable one fails before any painting);
+    Opening it creates and locks the folder (writing.FolderLock: an unwritable one fails before any painting);
     `release()` (or leaving the `with` block) unlocks it and removes a folder we made that holds nothing.
     """
 
@@ -75,8 +69,8 @@ class WorkDir:
                 f"{self.folder}: this folder was not made by impasto (no settings.json of its own); "
                 "give --work-dir a new or empty folder"
             )
-        self._made = not self.folder.exists() or stored is not None  # ours to remove once it holds nothing
-        self._lock = self._acquire()
+        ours = not self.folder.exists() or stored is not None  # to remove once it holds nothing
+        self._lock = FolderLock(self.folder, "work folder", "--work-dir", ours)
         self._matches = stored is not None and stored == self.settings and resume is not False
         if self._matches:
             log.info("resuming from %d frame(s) in %s", self.count(), self.folder)
@@ -113,35 +107,9 @@ class WorkDir:
         except OSError as exc:
             raise ImpastoError(f"{self.folder}: cannot read the work folder ({exc.strerror})") from None
 
-    def _acquire(self) -> IO[bytes] | None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle = (self.folder / LOCK).open("ab")
-        except OSError as exc:
-            raise ImpastoError(f"{self.folder}: cannot create the work folder ({exc.strerror})") from None
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                raise ImpastoError(
-                    f"{self.folder}: another impasto run is painting into this work folder; "
-                    "wait for it to finish or give --work-dir another folder"
-                ) from None
-        return handle
-
     def release(self) -> None:
         """Unlock; remove the lock file, and the folder if we made it and it holds nothing else."""
-        if self._lock is None:
-            return
-        (self.folder / LOCK).unlink(missing_ok=True)
-        self._lock.close()  # closing drops the lock
-        self._lock = None
-        if self._made:
-            try:
-                self.folder.rmdir()
-            except OSError:
-                pass  # frames to resume from, or something else of the user's
+        self._lock.release()
 
     def path(self, index: int) -> Path:
         return self.folder / _PATTERN.format(index)
