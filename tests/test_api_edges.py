@@ -70,7 +70,7 @@ FIELDS: dict[str, tuple[tuple[Any, str], tuple[Any, str], Any]] = {
     ),
     "tv_weight": (
         (True, "tv weight must be a non-negative number, got True of type bool"),
-        (float("inf"), "tv weight must be a non-negative number, got inf"),
+        (float("inf"), "tv weight must be finite (a non-negative number), got inf"),  # not "not non-negative"
         0,
     ),
     "content_layers": (
@@ -230,6 +230,15 @@ BAD.update(
         "style_blend: a numeric string in the list": (
             ["1"],
             "each value of style blend must be a non-negative number, got '1' of type str",
+        ),  # fmt: skip
+        "content_layers: an infinite weight": (
+            {"relu4_2": float("inf")},
+            "weight of layer relu4_2 must be finite (non-negative), got inf",
+        ),  # fmt: skip
+        "style_scale: infinite": (float("inf"), "style scale must be finite (between 0.05 and 8), got inf"),
+        "tv_weight: just over the float32 limit": (
+            1.0000001e30,
+            "tv weight is 1.0000001e+30; at most 1e+30 (larger overflows float32)",  # not "is 1e+30; at most 1e+30"
         ),  # fmt: skip
         "content_layers: a list of names": (
             ["relu4_2"],

@@ -10,6 +10,7 @@ Real VGG-19 weights on 32-48 px images, one scale, 1-2 iterations, so each job t
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -204,6 +205,35 @@ def _refused(**arguments: Any) -> Callable[[World], tuple[Any, str]]:
     return case
 
 
+# -- issue 39: messages --------------------------------------------------------------------------------
+
+
+def unknown_output_type_said_once(w: World) -> tuple[Any, str]:
+    jobs = w.manifest("jobs.csv", "content,style,output\na.png,art.png,self.csv\n")
+    code, err = w.cli("-m", jobs, "-o", str(w.out), *FAST)
+    assert _outputs(w) == []
+    return code, err
+
+
+def symlink_loop(w: World) -> tuple[Any, str]:
+    os.symlink(w.img("loop2.png"), w.img("loop.png"))
+    os.symlink(w.img("loop.png"), w.img("loop2.png"))
+    code, err = w.cli("-c", w.img("loop.png"), "-s", w.img("art.png"), "-o", str(w.out), *FAST)
+    assert err.strip().endswith("loop.png: cannot read (Too many levels of symbolic links)"), err
+    return code, err
+
+
+def set_options_are_recorded(w: World) -> tuple[Any, str]:
+    code, err = w.cli(
+        "-c", w.img("a.png"), "-s", w.img("art.png"), "-o", str(w.out), *FAST[:-1], "--grid", "tv_weight=2"
+    )
+    with open(w.out / "summary.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    (entry,) = [json.loads(line) for line in (w.out / "ledger.jsonl").read_text().splitlines()]
+    assert json.loads(row["options"]) == entry["options"] == {**TINY, "tv_weight": 2.0}  # what size was painted
+    return code, err
+
+
 GRID = "grid takes a dict of option name to a list of values, e.g. {'style_weight': [1, 10]}, got "
 PATHS = "a path or a list of paths (files, folders or globs), got "
 
@@ -234,6 +264,13 @@ CASES: dict[str, tuple[Callable[[World], tuple[Any, str]], Any, str]] = {
     ),
     "7 SIGTERM": (_stopped_by(signal.SIGTERM), 143, "impasto batch: stopped by SIGTERM; 1 painted, rerun to continue"),
     "7 SIGHUP": (_stopped_by(signal.SIGHUP), 129, "impasto batch: stopped by SIGHUP; 1 painted, rerun to continue"),
+    "39 unknown output type said once": (
+        unknown_output_type_said_once,
+        1,
+        "impasto batch: failed: self.csv: jobs.csv row 2: unknown output type .csv; use .png, .jpg, .webp or .tif",
+    ),
+    "39 a symlink loop is not 'no such file'": (symlink_loop, 1, "impasto batch: failed: loop--art.png: "),
+    "39 --set options are in the summary and the ledger": (set_options_are_recorded, 0, "impasto batch: 1 painted"),
     "12 one content string": (one_content_string, "ok", "1 painted"),
     "12 Path objects": (path_objects, "ok", "1 painted"),
     "12 grid as a list": (

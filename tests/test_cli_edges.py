@@ -225,6 +225,19 @@ def test_awkward_but_fine(name: str, files: dict[str, str], tmp_path: Path, caps
     assert _tree(tmp_path) == before | {output.name}  # the output and nothing else
 
 
+def test_a_symlink_loop_is_not_called_missing(
+    files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    os.symlink(tmp_path / "loop2.png", tmp_path / "loop.png")
+    os.symlink(tmp_path / "loop.png", tmp_path / "loop2.png")
+    before = _tree(tmp_path)
+    code, out, err = _call([*RUN, str(tmp_path / "loop.png"), files["style"], "-o", files["out"]], capsys)
+    assert code == 1 and not out
+    assert err.strip().splitlines() == [f"impasto: error: {tmp_path / 'loop.png'}: cannot read (Too many levels of "
+                                        "symbolic links)"]  # fmt: skip
+    assert _tree(tmp_path) == before
+
+
 def test_unsearchable_folder_is_one_line(
     files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

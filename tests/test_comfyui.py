@@ -132,6 +132,10 @@ def test_print_size_paints_inches_times_dpi_in_tiles(
         (dict(content=torch.full((1, 64, 64, 3), float("nan"))), "content has NaN"),
         (dict(content=torch.zeros(0, 64, 64, 3)), "content is empty"),
         (dict(style=torch.rand(3, 32, 32, 3)), "style has a batch of 3; give 1 .* or 2"),
+        (
+            dict(content=torch.rand(1, 64, 64, 3), style=torch.rand(3, 32, 32, 3)),
+            "^style has a batch of 3; give 1, as there is one content image$",
+        ),
         (dict(mask=torch.rand(1, 1, 64, 64)), r"mask must be a MASK of shape \[B, H, W\]"),
         (dict(mask=torch.zeros(1, 64, 64)), "content mask 1 is empty"),
         (dict(blend=1.5), "blend must be from 0 to 1"),

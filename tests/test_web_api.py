@@ -169,6 +169,7 @@ def test_client_paths_are_never_opened(client: TestClient) -> None:
         ({"size": 8}, "size must be from 16 to 1024 in this studio, got 8"),
         ({"size": 64.5}, "size must be an integer, got 64.5"),
         ({"style_weight": -1}, "style weight must be a non-negative number, got -1.0"),
+        ({"style_scale": 2.0000001}, "style scale must be from 0.05 to 2 in this studio, got 2.0000001"),
         ({"iterations": "ten"}, "iterations must be an integer, got 'ten'"),
     ],
 )

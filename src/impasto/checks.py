@@ -27,6 +27,14 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def figure(value: float) -> str:
+    """A number as short as it reads (2, 0.05, 1e+30) but never rounded: 2.0000001 stays 2.0000001."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return repr(value)
+    text = f"{value:g}"
+    return text if float(text) == value or value != value else repr(float(value))
+
+
 def got(value: Any, typed: bool = True) -> str:
     """ "got 8", or with `typed` (the value's type is what is wrong) "got '32' of type str"; at most 80 characters."""
     text = repr(value)
@@ -61,9 +69,18 @@ def number(name: str, value: Any, low: float = 0.0, high: float = math.inf, what
     """A finite real number in [low, high]; `what` words the accepted range (default: from the bounds)."""
     if not _is_real(value) or not math.isfinite(value) or not low <= value <= high:
         if what is None:
-            what = "a non-negative number" if (low, high) == (0.0, math.inf) else f"a number from {low:g} to {high:g}"
-        raise ImpastoError(f"{label(name)} must be {what}, {got(value, not _is_real(value))}")
+            what = (
+                "a non-negative number"
+                if (low, high) == (0.0, math.inf)
+                else f"a number from {figure(low)} to {figure(high)}"
+            )
+        raise ImpastoError(f"{label(name)} must be {_finite(value, what)}, {got(value, not _is_real(value))}")
     return _plain(value)
+
+
+def _finite(value: Any, what: str) -> str:
+    """What a number must be, said for an infinite one too: inf is not "not non-negative", it is not finite."""
+    return f"finite ({what})" if _is_real(value) and math.isinf(value) else what
 
 
 def count(name: str, value: Any) -> int:
@@ -128,5 +145,6 @@ def layer_weights(name: str, value: Any) -> dict[str, float]:
                            f"{got(value)}")  # fmt: skip
     for layer, weight in value.items():
         if not _is_real(weight) or not math.isfinite(weight) or weight < 0:
-            raise ImpastoError(f"weight of layer {layer} must be non-negative, {got(weight, not _is_real(weight))}")
+            what = _finite(weight, "non-negative")
+            raise ImpastoError(f"weight of layer {layer} must be {what}, {got(weight, not _is_real(weight))}")
     return {layer: _plain(weight) for layer, weight in value.items()}

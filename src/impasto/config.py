@@ -159,7 +159,9 @@ class StyleConfig:
             effective += [(f"{kind} weight x {layer} weight", scale * w) for layer, w in layers.items()]
         for what, value in effective:
             if value > MAX_WEIGHT:
-                raise ImpastoError(f"{what} is {value:g}; at most {MAX_WEIGHT:g} (larger overflows float32)")
+                raise ImpastoError(
+                    f"{what} is {checks.figure(value)}; at most {checks.figure(MAX_WEIGHT)} (larger overflows float32)"
+                )
 
     def as_metadata(self) -> dict[str, str]:
         """Parameters as text, for the PNG's metadata."""

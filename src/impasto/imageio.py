@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 import warnings
 from pathlib import Path
@@ -51,12 +52,19 @@ def check_pixels(path: str | os.PathLike, width: int, height: int, what: str = "
 
 
 def check_input_file(path: Path, what: str = "an image") -> None:
-    """An existing, non-empty file, or a one-line error saying which of those it is not."""
-    if not path.exists():
-        raise ImpastoError(f"{path}: no such file")
-    if path.is_dir():
+    """An existing, non-empty file, or a one-line error saying which of those it is not (a link that
+    points nowhere is "no such file"; a loop of links says so)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise ImpastoError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImpastoError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ImpastoError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(status.st_mode):
         raise ImpastoError(f"{path}: is a directory, not {what}")
-    if path.stat().st_size == 0:
+    if status.st_size == 0:
         raise ImpastoError(f"{path}: file is empty")
 
 

@@ -57,6 +57,8 @@ def pick(have: int, want: int, name: str) -> list[int]:
         return list(range(want))
     if have == 1:
         return [0] * want
+    if want == 1:
+        raise ImpastoError(f"{name} has a batch of {have}; give 1, as there is one content image")
     raise ImpastoError(f"{name} has a batch of {have}; give 1 (used for all) or {want} (one per content image)")
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..checks import figure
 from ..color import PRESERVE_COLOR
 from ..config import INITS, MAX_SEED, MAX_SIZE, StyleConfig, default
 from ..errors import ImpastoError
@@ -98,7 +99,7 @@ def _number(name: str, value: Any, kind: type) -> Any:
 
 def _in_range(name: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:  # written so that NaN fails too
-        low_, high_, got = (str(v) if isinstance(v, int) else f"{v:g}" for v in (low, high, value))
+        low_, high_, got = (str(v) if isinstance(v, int) else figure(v) for v in (low, high, value))
         raise ImpastoError(f"{_label(name)} must be from {low_} to {high_} in this studio, got {got}")
 
 
