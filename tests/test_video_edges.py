@@ -25,7 +25,7 @@ import impasto  # noqa: E402
 from impasto.cli import main  # noqa: E402
 from impasto.errors import ImpastoError  # noqa: E402
 from impasto.samples import default_style  # noqa: E402
-from impasto.video.io import write_video  # noqa: E402
+from impasto.video.encode import write_video  # noqa: E402
 from impasto.video.samples import moving_frames, write_clip  # noqa: E402
 
 FAST = ["--size", "32", "--scales", "1", "--iterations", "2", "--frame-iterations", "1", "--frames", "2", "-q"]

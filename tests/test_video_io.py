@@ -19,7 +19,8 @@ import av  # noqa: E402
 from impasto.cli import main  # noqa: E402
 from impasto.samples import default_style  # noqa: E402
 from impasto.video import flow  # noqa: E402
-from impasto.video.io import Window, probe, read_frames, write_video  # noqa: E402
+from impasto.video.encode import write_video  # noqa: E402
+from impasto.video.io import Window, probe, read_frames  # noqa: E402
 from impasto.video.samples import moving_frames, write_clip  # noqa: E402
 
 SIZE = (96, 72)

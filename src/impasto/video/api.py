@@ -31,8 +31,9 @@ from ..runtime import resolve
 from ..stylize import as_list
 from ..writing import refuse_input_as_output
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
+from .encode import check_output, write_video
 from .frames import FrameCallback, Painter, Stopped
-from .io import Clip, Frame, Window, check_output, probe, read_frames, write_video
+from .io import Clip, Frame, Window, probe, read_frames
 from .workdir import WorkDir, file_fingerprint, image_fingerprint
 
 
