@@ -103,6 +103,48 @@ def test_flow_recovers_known_motion_and_distrusts_the_hidden():
     assert flow.warping_error([a, b], noisy) > 0.1
 
 
+ORIENTATIONS = [(-90, False), (90, False), (180, False), (0, True), (90, True), (-90, True), (180, True)]
+"""(counter-clockwise degrees, mirrored after): with (0, False), all eight a camera or an editor writes."""
+
+
+def _oriented_clip(path: Path, frames: list[Image.Image], degrees: int, hflip: bool) -> None:
+    """Stored pixels `frames` with a display matrix: players turn them `degrees` counter-clockwise, then mirror."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = *frames[0].size, "yuv420p"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_image(image)
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def _as_shown(image: Image.Image, degrees: int, hflip: bool) -> Image.Image:
+    """What PyAV documents a player shows for that matrix, made with PIL alone."""
+    shown = image.rotate(degrees, expand=True)
+    return shown.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if hflip else shown
+
+
+@pytest.mark.parametrize(("degrees", "hflip"), ORIENTATIONS)
+def test_frames_come_upright_as_players_show_them(degrees: int, hflip: bool, tmp_path: Path) -> None:
+    """Issue 39 item 5: a phone's portrait clip (stored landscape, rotation -90) was read lying on its side."""
+    stored = moving_frames(3, (64, 48))
+    path = tmp_path / "turned.mp4"
+    _oriented_clip(path, stored, degrees, hflip)
+    with av.open(str(path)) as container:  # what this FFmpeg reads back: the matrix, on every decoded frame
+        first = next(container.decode(video=0))
+        assert first.side_data.get("DISPLAYMATRIX") is not None and (hflip or first.rotation % 360 == degrees % 360)
+    clip = probe(path)
+    want = [_as_shown(image, degrees, hflip) for image in stored]
+    assert (clip.width, clip.height) == want[0].size
+    frames = list(read_frames(clip, Window(), want[0].size))
+    for got, shown in zip(frames, want):
+        error = np.abs(np.asarray(got.image, float) - np.asarray(shown, float)).mean()
+        wrong = np.abs(np.asarray(got.image, float) - np.asarray(shown.rotate(180), float)).mean()
+        assert error < 6 < wrong, (error, wrong)
+
+
 def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)

@@ -1,8 +1,9 @@
 """Video in through PyAV, which bundles FFmpeg's libraries: any container and codec FFmpeg reads.
 
 Frame timing is kept: each frame carries its source frame's presentation time (relative to the
-first frame of the window), so variable frame rates and odd time bases survive. Every failure to
-read is an `ImpastoError` naming the file and the problem. Writing is `encode`.
+first frame of the window), so variable frame rates and odd time bases survive; frames come upright
+(their display matrix applied, `upright`), so a phone's portrait clip is a portrait clip. Every
+failure to read is an `ImpastoError` naming the file and the problem. Writing is `encode`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image
 
 from ..errors import ImpastoError
 from ..imageio import check_input_file, check_pixels
+from .upright import shown_size, transpose_of, upright
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,11 @@ class Window:
 
 @dataclass(frozen=True)
 class Clip:
-    """What the source holds: the first video stream's size, rate and length, and whether audio comes along."""
+    """What the source holds: the first video stream's size (as shown), rate and length, and whether audio comes
+    along."""
 
     path: Path
-    width: int
+    width: int  # as players show it: a portrait phone clip (stored landscape, turned -90) is narrow
     height: int
     rate: Fraction  # average frames per second
     duration: float  # seconds (0 when the container does not say)
@@ -107,7 +110,19 @@ def probe(path: str | Path) -> Clip:
         else:
             duration = (container.duration or 0) / av.time_base
         check_pixels(path, stream.width, stream.height, "its frame size")
-        return Clip(path, stream.width, stream.height, Fraction(rate), duration, bool(container.streams.audio))
+        width, height = shown_size(stream.width, stream.height, _first_transpose(container, stream))
+        return Clip(path, width, height, Fraction(rate), duration, bool(container.streams.audio))
+
+
+def _first_transpose(container: Any, stream: Any) -> Image.Transpose | None:
+    """How the first frame is turned to be shown (the display matrix is a stream's, on every frame); None where
+    nothing decodes (read_frames then says what is wrong with the file)."""
+    try:
+        for frame in container.decode(stream):
+            return transpose_of(frame)
+    except av.error.FFmpegError:
+        pass
+    return None
 
 
 def _decoded(
@@ -173,7 +188,7 @@ def read_frames(clip: Clip, window: Window, size: tuple[int, int]) -> Iterator[F
         for index, (time, frame, origin) in enumerate(_limited(decoded, window)):
             found = True
             check_pixels(clip.path, frame.width, frame.height, f"frame {index + 1}")  # a stream may change size
-            image = frame.to_image()
+            image = upright(frame)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
             yield Frame(index, time, image, origin)
