@@ -165,6 +165,11 @@ def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
         out.start_encoding()
     still = tmp_path / "still.png"
     default_style(64).save(still)
+    notes = tmp_path / "notes.txt"  # FFmpeg's tty demuxer renders text as a 640x400 video: it was painted
+    notes.write_text("".join(f"line {i}: some notes\n" for i in range(400)))
+    text_png, junk_png = tmp_path / "text.png", tmp_path / "junk.png"
+    text_png.write_text("hello, not a picture\n")  # FFmpeg's image2 goes by the name: it was "a still image"
+    junk_png.write_bytes(bytes(range(256)) * 4)
     taken = tmp_path / "taken.mp4"
     taken.mkdir()  # a folder where the output should go (a read-only folder would not stop root)
     return {
@@ -173,6 +178,10 @@ def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
         "audio only": ([str(audio_only)], "has no video stream (only audio)"),
         "zero length": ([str(zero)], "has no video stream"),
         "still image": ([str(still)], "is a still image"),
+        "text file": ([str(notes)], "notes.txt: is a text file, not a video"),
+        "text named as an image": ([str(text_png)], "text.png: is a text file, not a video"),
+        "bytes named as an image": ([str(junk_png)], "junk.png: not a video FFmpeg can read, nor an image"),
+        "fps 0": ([str(clip), "--fps", "0"], "--fps must be a frame rate above 0 and at most 240, got 0\n"),
         "missing": ([str(tmp_path / "nope.mp4")], "no such file"),
         "start past end": ([str(clip), "--start", "3"], "past the end (the video is 0.48 s)"),
         "start after last frame": ([str(clip), "--start", "0.47"], "no video frames after 0.47 s"),

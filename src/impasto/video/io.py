@@ -9,6 +9,7 @@ failure to read is an `ImpastoError` naming the file and the problem. Writing is
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImpastoError
 from ..imageio import check_input_file, check_pixels
@@ -44,7 +45,7 @@ class Window:
         if self.frames is not None and self.frames <= 0:
             raise ImpastoError(f"--frames must be a positive count, got {self.frames}")
         if self.fps is not None and (not math.isfinite(self.fps) or not 0 < self.fps <= 240):
-            raise ImpastoError(f"--fps must be a number from 0 to 240, got {self.fps}")
+            raise ImpastoError(f"--fps must be a frame rate above 0 and at most 240, got {self.fps:g}")
         return self
 
 
@@ -85,9 +86,47 @@ def reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).split(":")[0]
 
 
-def _video_stream(container: Any, path: Path) -> Any:
-    if container.format.name.endswith("_pipe") or container.format.name == "image2":
+TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+"""FFmpeg's demuxers that render a text file as a video (ANSI art): a .txt file would be painted as one."""
+
+
+def _is_text(path: Path) -> bool:
+    """Whether the file starts as UTF-8 text (no NUL byte; a character cut off at 4 KiB is allowed)."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return b"\0" not in head and exc.start >= len(head) - 3
+    return b"\0" not in head
+
+
+def _refuse_non_video(container: Any, path: Path) -> None:
+    """A text file or a still image, which FFmpeg reads as a video of rendered text or of one frame."""
+    still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+    if container.format.name in TEXT_FORMATS or (still and _is_text(path)):
+        raise ImpastoError(f"{path}: is a text file, not a video")
+    if still and not _is_image(path):
+        raise ImpastoError(f"{path}: not a video FFmpeg can read, nor an image")
+    if still:
         raise ImpastoError(f"{path}: is a still image, not a video (paint it with `impasto CONTENT STYLE`)")
+
+
+def _is_image(path: Path) -> bool:
+    """Whether Pillow reads the file's header as an image (FFmpeg's image demuxers go by the file's name)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # an image all the same
+            Image.open(path).close()
+    except Image.DecompressionBombError:
+        return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+    return True
+
+
+def _video_stream(container: Any, path: Path) -> Any:
+    _refuse_non_video(container, path)
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         holds = f"only {', '.join(kinds)}" if kinds else "no streams"
