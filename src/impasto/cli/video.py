@@ -105,7 +105,7 @@ class _FrameBar:
 
 
 def frames_text(count: int) -> str:
-    """"1 frame", "3 frames": the report is a sentence."""
+    """The count with its noun, "1 frame" or "3 frames": the report is a sentence."""
     return f"{count} frame" if count == 1 else f"{count} frames"
 
 
