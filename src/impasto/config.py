@@ -38,6 +38,7 @@ INITS = ("noise", "content")
 UPSAMPLES = ("bicubic", "detail")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MIN_SIZE = 16  # the smallest size (and min_size) a run takes
 MAX_SIZE = 8192
 MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 POOLINGS = ("max", "avg")
@@ -209,9 +210,9 @@ def _relu_layer(name: str, value: Any) -> str:
 
 _real = checks.number
 _CHECKS: dict[str, checks.Check] = {
-    "size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "size": partial(checks.integer, low=MIN_SIZE, high=MAX_SIZE),
     "style_scale": partial(_real, low=0.05, high=8.0, what="between 0.05 and 8"),
-    "min_size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "min_size": partial(checks.integer, low=MIN_SIZE, high=MAX_SIZE),
     "scales": checks.optional(partial(checks.integer, low=1, high=12)),
     "iterations": checks.optional(_counts),
     "content_weight": _real,

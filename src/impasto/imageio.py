@@ -123,14 +123,22 @@ def _array_levels(array: np.ndarray) -> np.ndarray:
                                "(for other ranges use uint16, or float in [0, 1])")  # fmt: skip
         return array.astype(np.uint8)
     if np.issubdtype(kind, np.floating):
-        if not np.isfinite(array).all():
-            raise ImpastoError(f"a {kind} array image must hold finite values in [0, 1], got NaN or infinity")
-        levels = array.astype(np.float64) * 255.0 + 0.5  # within half a level of [0, 1] rounds into 0-255
-        if levels.min() < 0 or levels.max() >= 256:
-            raise ImpastoError(f"a {kind} array image must hold values in [0, 1], got values from {array.min():g} to "
-                               f"{array.max():g} (0-255 values: divide by 255, or pass uint8)")  # fmt: skip
-        return levels.astype(np.uint8)
+        check_unit_floats(array, f"a {kind} array image", "divide by 255, or pass uint8")
+        return (array.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
     raise ImpastoError(f"an array image must be {ARRAY_TYPES}; got dtype {kind}")
+
+
+def check_unit_floats(array: np.ndarray, what: str, fix: str = "divide by 255") -> None:
+    """The one rule for float pixels, the API's arrays and ComfyUI's IMAGE and MASK alike: finite, and in [0, 1]
+    to within half an 8-bit level (what rounds into 0-255), or one line naming `what` and the range it holds.
+    A 0-255 float image is refused: clamped, it would paint a near-white picture without a word."""
+    if not np.isfinite(array).all():
+        raise ImpastoError(f"{what} must hold finite values in [0, 1], got NaN or infinity")
+    low, high = float(array.min()), float(array.max())
+    if low * 255.0 + 0.5 < 0 or high * 255.0 + 0.5 >= 256:
+        raise ImpastoError(
+            f"{what} must hold values in [0, 1], got values from {low:g} to {high:g} (0-255 values: {fix})"
+        )
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
