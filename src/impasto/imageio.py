@@ -7,6 +7,7 @@ Every failure becomes an `ImpastoError` with one line that names the file and th
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -174,6 +175,17 @@ def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
     width, height = size
     scale = longest / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def longest_for_short_side(size: tuple[int, int], short: int) -> int:
+    """The smallest longest side at which `fit_size` gives `size` a short side of at least `short`: the size to
+    ask for. Not the linear guess: the short side is rounded, so a 20000x20 image needs 16000 for 16 px, not 512."""
+    longest = max(1, math.ceil((short - 0.5) * max(size) / min(size)))  # round() reaches `short` from short - 0.5
+    while min(fit_size(size, longest)) < short:
+        longest += 1
+    while longest > 1 and min(fit_size(size, longest - 1)) >= short:
+        longest -= 1
+    return longest
 
 
 def resize_longest(image: Image.Image, longest: int) -> Image.Image:
