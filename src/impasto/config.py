@@ -40,6 +40,10 @@ PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MIN_SIZE = 16  # the smallest size (and min_size) a run takes
 MAX_SIZE = 8192
+STYLE_WEIGHTS = (0.1, 100.0)
+"""The sensible style weights, with the normalised losses: 0.1 a hint of style, 100 little of the photo left.
+The README's row, the ComfyUI tooltip and every example in the docs state values in it (tests/test_readme.py);
+the studio's slider spans it. Outside it is allowed, but the old raw scale (2e3) dissolves the picture."""
 MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 POOLINGS = ("max", "avg")
 MAX_WEIGHT = 1e30

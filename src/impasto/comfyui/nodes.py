@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..color import PRESERVE_COLOR
-from ..config import MAX_SEED, MAX_SIZE, MIN_SIZE, default
+from ..config import MAX_SEED, MAX_SIZE, MIN_SIZE, STYLE_WEIGHTS, default
 from ..errors import ImpastoError
 from ..stylize import run
 from . import convert
@@ -30,8 +30,9 @@ def _inputs(size: dict[str, tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] 
         "content": ("IMAGE", {"tooltip": "The photo(s) to paint; a batch is painted one image after another."}),
         "style": ("IMAGE", {"tooltip": "The painting whose style is taken (a batch: one per content image)."}),
         "strength": ("FLOAT", {"default": default("style_weight"), "min": 0.0, "max": 1000.0, "step": 0.1,
-                               "tooltip": f"Style weight: 0.3 a hint of style, {default('style_weight'):g} the "
-                                          "default, 30 little photo left."}),
+                               "tooltip": f"Style weight: {STYLE_WEIGHTS[0]:g} a hint of style, "
+                                          f"{default('style_weight'):g} the default, {STYLE_WEIGHTS[1]:g} little "
+                                          "of the photo left."}),
         **size,
         "preserve_color": (COLOURS, {"default": "none",
                                      "tooltip": "luminance: the photo's colours exactly; histogram: the painting "
