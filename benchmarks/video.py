@@ -42,8 +42,9 @@ from impasto.runtime import resolve, tune_cpu
 from impasto.samples import default_style
 from impasto.stylize import loss_of_image
 from impasto.video.api import frame_size
+from impasto.video.encode import write_video
 from impasto.video.flow import warping_error
-from impasto.video.io import Window, probe, read_frames, write_video
+from impasto.video.io import Window, probe, read_frames
 from impasto.video.samples import moving_frames, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]

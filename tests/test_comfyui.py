@@ -21,7 +21,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import ImpastoError
+import impasto
+from impasto import ImpastoError, StyleConfig
 from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from impasto.comfyui.host import PREVIEW_SIDE
 from impasto.objective import _cached_weights
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "examples" / "comfyui_workflow_api.json"
 CORE_NODES = {"LoadImage", "SaveImage", "PreviewImage"}  # ComfyUI's own nodes the example uses
 STYLIZE, PRINT = NODE_CLASS_MAPPINGS["ImpastoStylize"], NODE_CLASS_MAPPINGS["ImpastoStylizePrint"]
+UNIT, RANGE = "must hold", r"\[0, 1\]"
 FAST = dict(strength=3.0, preserve_color="none", seed=0, iterations=4)
 
 
@@ -129,7 +131,19 @@ def test_print_size_paints_inches_times_dpi_in_tiles(
     [
         (dict(content=np.zeros((1, 64, 64, 3), np.float32)), "content must be a ComfyUI IMAGE tensor, got ndarray"),
         (dict(content=torch.rand(1, 3, 64, 64)), r"content must be an IMAGE of shape \[B, H, W, 3\]"),
-        (dict(content=torch.full((1, 64, 64, 3), float("nan"))), "content has NaN"),
+        (
+            dict(content=torch.full((1, 64, 64, 3), float("nan"))),
+            r"content must hold finite values in \[0, 1\], got NaN",
+        ),
+        (
+            dict(content=torch.rand(1, 64, 64, 3) * 255),
+            r"content must hold values in \[0, 1\], got values from 0\.\d+ to 25\d",
+        ),
+        (
+            dict(style=torch.full((1, 32, 32, 3), -0.2)),
+            r"style must hold values in \[0, 1\], got values from -0\.2 to -0\.2",
+        ),
+        (dict(mask=torch.full((1, 64, 64), 2.0)), r"mask must hold values in \[0, 1\], got values from 2 to 2 \(0-255"),
         (dict(content=torch.zeros(0, 64, 64, 3)), "content is empty"),
         (dict(style=torch.rand(3, 32, 32, 3)), "style has a batch of 3; give 1 .* or 2"),
         (
@@ -148,9 +162,45 @@ def test_bad_input_is_one_clear_line(change: dict[str, Any], message: str) -> No
     assert "\n" not in str(error.value)
 
 
-def test_print_size_over_the_limit_is_refused() -> None:
-    with pytest.raises(ImpastoError, match="20 in at 600 dpi is 12000 px; at most 8192 px"):
-        paint(PRINT, content=torch.rand(1, 64, 64, 3), style=torch.rand(1, 32, 32, 3), inches=20.0, dpi=600, **FAST)
+@pytest.mark.parametrize(
+    ("inches", "dpi", "message"),
+    [
+        (20.0, 600, "20 in at 600 dpi is 12000 px; the print node paints 16 to 8192 px: lower the dpi"),
+        (0.1, 10, "0.1 in at 10 dpi is 1 px; the print node paints 16 to 8192 px: raise the dpi"),  # named `size`
+    ],
+)
+def test_print_size_out_of_range_is_refused_in_the_nodes_own_inputs(inches: float, dpi: int, message: str) -> None:
+    inputs = dict(content=torch.rand(1, 64, 64, 3), style=torch.rand(1, 32, 32, 3), inches=inches, dpi=dpi, **FAST)
+    with pytest.raises(ImpastoError) as error:
+        paint(PRINT, **inputs)
+    assert str(error.value) == message
+
+
+def test_a_float_image_out_of_range_is_refused_as_the_python_api_refuses_it(content: torch.Tensor) -> None:
+    """Issue 39 item 6: a 0-255 float IMAGE was clamped to a near-white picture without a word. One rule
+    (imageio.check_unit_floats): what the API refuses the node refuses, what the API takes the node takes."""
+    for values in (content * 255, content - 0.01, content + 1e-7):
+        refused = None
+        try:
+            impasto.run(values[0].numpy(), content[0].numpy(), size=32, scales=1, iterations=[1])
+        except ImpastoError as exc:
+            refused = str(exc).replace("a float32 array image", "content").replace(", or pass uint8", "")
+        try:
+            paint(STYLIZE, content=values, style=content, size=64, **{**FAST, "iterations": 1})
+        except ImpastoError as exc:
+            assert str(exc) == refused
+        else:
+            assert refused is None
+
+
+def test_the_seed_range_declared_is_the_range_painting_takes() -> None:
+    """Issue 39 item 7: the node declared seeds up to 2^64-1 and painting refused those above 2^63-1."""
+    for node in NODE_CLASS_MAPPINGS.values():
+        seed = node.INPUT_TYPES()["required"]["seed"][1]
+        StyleConfig(seed=seed["min"]).validate()
+        StyleConfig(seed=seed["max"]).validate()
+        with pytest.raises(ImpastoError, match="seed must be"):
+            StyleConfig(seed=seed["max"] + 1).validate()
 
 
 class Interrupted(Exception):

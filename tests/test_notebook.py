@@ -73,6 +73,24 @@ def test_callback_still_stops_the_run_behind_the_bar(content_image: Image.Image,
     assert seen == [1, 2, 3]
 
 
-def test_live_preview_needs_a_positive_period() -> None:
-    with pytest.raises(impasto.ImpastoError, match="every must be at least 1"):
-        LivePreview(every=0)
+@pytest.mark.parametrize("every", [0, -3, 2.5, "5", None, True])
+def test_live_preview_is_checked_when_made(every: object) -> None:
+    """Issue 39 item 11: a bad `every` was a TypeError mid-run (or a float period); now one line, at once."""
+    with pytest.raises(impasto.ImpastoError) as error:
+        LivePreview(every=every)  # type: ignore[arg-type]
+    assert str(error.value) == f"live preview: every must be a whole number of steps, at least 1, got {every!r}"
+
+
+@pytest.mark.parametrize("ipython", [True, False])
+def test_live_preview_is_quiet_outside_a_notebook(
+    ipython: bool, monkeypatch: pytest.MonkeyPatch, content_image: Image.Image, style_image: Image.Image,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Issue 39 item 11: it printed `<PIL.Image.Image ...>` to stdout, or without IPython raised
+    ModuleNotFoundError in the middle of the run."""
+    if not ipython:
+        monkeypatch.setitem(sys.modules, "IPython", None)  # import IPython now raises ImportError
+        monkeypatch.setitem(sys.modules, "IPython.display", None)
+    preview = LivePreview(every=1)
+    impasto.stylize(content_image, style_image, callback=preview, **FAST)
+    assert preview.shown == 0 and capsys.readouterr() == ("", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import numpy as np
@@ -15,7 +16,8 @@ import impasto
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
 from impasto.losses import ContentLoss, StyleLoss, gram_matrix, moments
-from impasto.objective import Objective, Term
+from impasto.objective import Objective, Term, frozen_network, min_side_of
+from impasto.runtime import resolve
 from impasto.score import score
 from impasto.vgg import VGGFeatures, load_weights
 
@@ -132,6 +134,32 @@ def test_thin_content_drops_coarse_scales_and_a_too_thin_one_names_the_minimum(s
         run(Image.new("RGB", (48, 16)), style_image, size=16, iterations=[2])
     with pytest.raises(ImpastoError, match="1x2000 px is too thin.*16 px"):
         run(thin, Image.new("RGB", (1, 2000)), size=128, scales=1, iterations=[2])
+
+
+@pytest.mark.parametrize(
+    ("size", "hint"),
+    [
+        ((2000, 20), "use a larger size (at least 750) or a less elongated image"),  # was "about 1024" (64 x 8 / 0.5)
+        ((20000, 20), "use a larger size (at least 7500)"),  # was 64 -> "about 512" -> "about 4096" -> "about 8192"
+        ((100_000, 10), "no size up to 8192 gives it that: use a less elongated image"),
+    ],
+)
+def test_a_too_thin_content_names_the_size_that_paints_it(size, hint, style_image):
+    """Issue 39 item 10: the hint was the linear guess, and the short side is rounded: following it led nowhere."""
+    thin = Image.new("RGB", size, (120, 160, 200))
+    with pytest.raises(ImpastoError, match=re.escape(hint)):
+        impasto.run(thin, style_image, size=64, scales=1, iterations=[1])
+    if size == (2000, 20):  # the size named paints, the one below it does not
+        with pytest.raises(ImpastoError, match="at least 750"):
+            impasto.run(thin, style_image, size=749, scales=1, iterations=[1])
+        assert impasto.run(thin, style_image, size=750, scales=1, iterations=[1]).image.size == (750, 8)
+
+
+@pytest.mark.parametrize("style_layers", [None, {"relu1_1": 1.0}, {"relu1_1": 1.0, "relu5_1": 1.0}])
+def test_min_side_of_a_config_is_its_networks(style_layers):
+    """objective.min_side_of (what the studio checks uploads with, no weights decoded) is VGGFeatures.min_side."""
+    cfg = StyleConfig() if style_layers is None else StyleConfig(style_layers=style_layers)
+    assert min_side_of(cfg) == frozen_network(cfg, resolve("cpu", "fp32")).min_side
 
 
 def test_ctrl_c_while_a_later_scale_builds_keeps_the_finished_scales(monkeypatch, content_image, style_image):

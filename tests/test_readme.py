@@ -5,6 +5,10 @@ Every ```python block of README.md runs, as written, in a folder holding a small
 `impasto.run` and `impasto.batch` are called with size 32, one scale and 2 iterations in place of
 the block's size and schedule (every other argument goes through unchanged). README.md says so.
 
+Every style weight README.md and docs/*.md state (a Python keyword or dict, a --grid/--set/--try value, a
+--style-weight flag, the options table's row) sits in `config.STYLE_WEIGHTS`, the documented range (issue 39,
+item 8: `style_weight=2e3`, the scale before the losses were normalised, dissolved the picture).
+
 Every dotted name `impasto.x.y` in README.md and docs/*.md must resolve: written as a call
 (`impasto.x.y(`) it must work as that expression after `import impasto` (and its submodules);
 otherwise it must be a module or `from impasto.x import y`.
@@ -21,6 +25,7 @@ import pytest
 from PIL import Image
 
 import impasto
+from impasto.config import STYLE_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -55,6 +60,43 @@ def test_a_readme_python_block_runs(number: int, tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(impasto, "run", _small(impasto.run))
     monkeypatch.setattr(impasto, "batch", _small(impasto.batch, into_options=True))
     exec(compile(block, f"README.md python block {number + 1}", "exec"), {"__name__": "readme"})
+
+
+STATED_WEIGHTS = [
+    r"style_weight\s*=\s*([-+0-9.e]+(?:,[-+0-9.e]+)*)",  # a keyword, or --grid/--set style_weight=1,3,10
+    r"[\"']style_weight[\"']\s*:\s*\[([^\]]*)\]",  # a grid's list
+    r"[\"']style_weight[\"']\s*:\s*([-+0-9.e]+)",  # an options dict
+    r"--style-weight[ =]([-+0-9.e]+)",  # the flag
+]
+
+
+def stated_style_weights(text: str) -> list[tuple[str, float]]:
+    """(what was written, each number in it) for every style weight the text states."""
+    found = []
+    for pattern in STATED_WEIGHTS:
+        for match in re.finditer(pattern, text):
+            found += [(match.group(0), float(value)) for value in match.group(1).replace(" ", "").split(",") if value]
+    return found
+
+
+def test_every_style_weight_the_docs_state_is_in_the_documented_range() -> None:
+    low, high = STYLE_WEIGHTS
+    stated = {page.name: stated_style_weights(page.read_text()) for page in PAGES}
+    assert sum(map(len, stated.values())) >= 4  # the README's batch and Python examples among them
+    outside = [
+        (page, written) for page, found in stated.items() for written, value in found if not low <= value <= high
+    ]
+    assert outside == []
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `--style-weight`"))
+    assert f"({low:g}: a hint of style; {high:g}: little of the photo left)" in row  # the range, stated where it lives
+    page = (ROOT / "src" / "impasto" / "web" / "static" / "index.html").read_text()
+    slider = re.search(r'name="strength" min="([-\d.]+)" max="([-\d.]+)"', page)  # the studio's: log10 of the weight
+    assert slider is not None and (10 ** float(slider[1]), 10 ** float(slider[2])) == pytest.approx(STYLE_WEIGHTS)
+
+
+def test_the_range_check_catches_the_old_scale() -> None:
+    old = """impasto.stylize("photo.jpg", "p.jpg", style_weight=2e3)\ngrid={"style_weight": [1e3, 1e4]}"""
+    assert [value for _, value in stated_style_weights(old)] == [2e3, 1e3, 1e4]
 
 
 def _resolve(dotted: str, as_call: bool) -> Any:

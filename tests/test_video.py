@@ -19,6 +19,7 @@ from PIL import Image
 pytest.importorskip("av", reason="the video extra is not installed")
 pytest.importorskip("cv2", reason="the video extra is not installed")
 
+import av  # noqa: E402
 from test_video_io import decoded  # noqa: E402
 
 import impasto  # noqa: E402
@@ -126,3 +127,20 @@ def test_ctrl_c_writes_a_playable_video_of_the_frames_done(inputs, tmp_path):
     assert 3 <= done < FRAMES and len(decoded(out)["images"]) == done
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
     assert os.access(out, os.R_OK)
+
+
+def test_a_phone_clip_is_painted_and_written_upright(tmp_path):
+    """Issue 39 item 5: a portrait phone clip (landscape pixels, rotation -90) came out landscape, playing sideways."""
+    shown = moving_frames(4, (48, 64))  # portrait, as the phone's player shows it
+    clip, style, out = tmp_path / "phone.mp4", tmp_path / "style.png", tmp_path / "out.mp4"
+    write_clip(clip, [image.transpose(Image.Transpose.ROTATE_90) for image in shown], rotation=-90)
+    default_style(64).save(style)
+    result = impasto.video(clip, style, out, size=64, scales=1, iterations=[6], frame_iterations=2, frames=3, seed=0)
+    assert result.complete and result.size == (48, 64)
+    got = decoded(out)["images"]
+    assert len(got) == 3 and got[0].shape == (64, 48, 3)  # portrait pixels ...
+    with av.open(str(out)) as container:  # ... and no display matrix that would turn them again
+        assert next(container.decode(video=0)).side_data.get("DISPLAYMATRIX") is None
+    photo = np.asarray(shown[0], float)
+    assert np.abs(got[0] - photo).mean() < 0.5 * np.abs(got[0] - photo[::-1, ::-1]).mean()  # painted the right way up
+    Image.fromarray(got[0]).save(tmp_path / "frame0.png")  # to look at: the cat's face upright

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import impasto  # noqa: E402
 from impasto.cli import main  # noqa: E402
 from impasto.errors import ImpastoError  # noqa: E402
 from impasto.samples import default_style  # noqa: E402
-from impasto.video.io import write_video  # noqa: E402
+from impasto.video.encode import write_video  # noqa: E402
 from impasto.video.samples import moving_frames, write_clip  # noqa: E402
 
 FAST = ["--size", "32", "--scales", "1", "--iterations", "2", "--frame-iterations", "1", "--frames", "2", "-q"]
@@ -213,3 +214,25 @@ def test_a_resumed_run_writes_the_same_bytes(tmp_path: Path) -> None:
     resumed = impasto.video(clip, style, tmp_path / "resumed.mp4", **settings)
     assert resumed.complete and resumed.frames == 40
     assert _digest(tmp_path / "resumed.mp4") == _digest(tmp_path / "whole.mp4")
+
+
+@pytest.mark.parametrize(
+    ("window", "bar", "report"),
+    [
+        (["--duration", "5"], "3/3", "3 frames of"),  # counted to 125 (5 s x 25), with an hours-long ETA
+        (["--frames", "1"], "1/1", "1 frame of"),  # "0/1" and "1 frames"
+        ([], "3/3", "3 frames of"),  # "2/3 67%": the bar stopped one short
+    ],
+)
+def test_the_progress_bar_counts_the_frames_painted(
+    window: list[str], bar: str, report: str, inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 39 item 9: the total is the frames that will be painted, and the bar ends on it."""
+    clip, style = inputs
+    fast = ["--size", "32", "--scales", "1", "--iterations", "2", "--frame-iterations", "1"]  # FAST, with the bar
+    code = main(["video", str(clip), str(style), "-o", str(clip.parent / "out.mp4"), *fast, *window])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    counts = {match.split("/")[1] for match in re.findall(r"\| (\d+/\d+) \[", err)}
+    assert counts == {bar.split("/")[1]} and f"| {bar} [" in err.split("\r")[-1].split("\n")[0], err
+    assert err.strip().splitlines()[-1].startswith(f"impasto: wrote {clip.parent / 'out.mp4'}: {report} ")

@@ -19,7 +19,8 @@ import av  # noqa: E402
 from impasto.cli import main  # noqa: E402
 from impasto.samples import default_style  # noqa: E402
 from impasto.video import flow  # noqa: E402
-from impasto.video.io import Window, probe, read_frames, write_video  # noqa: E402
+from impasto.video.encode import write_video  # noqa: E402
+from impasto.video.io import Window, probe, read_frames  # noqa: E402
 from impasto.video.samples import moving_frames, write_clip  # noqa: E402
 
 SIZE = (96, 72)
@@ -102,6 +103,48 @@ def test_flow_recovers_known_motion_and_distrusts_the_hidden():
     assert flow.warping_error([a, b], noisy) > 0.1
 
 
+ORIENTATIONS = [(-90, False), (90, False), (180, False), (0, True), (90, True), (-90, True), (180, True)]
+"""(counter-clockwise degrees, mirrored after): with (0, False), all eight a camera or an editor writes."""
+
+
+def _oriented_clip(path: Path, frames: list[Image.Image], degrees: int, hflip: bool) -> None:
+    """Stored pixels `frames` with a display matrix: players turn them `degrees` counter-clockwise, then mirror."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = *frames[0].size, "yuv420p"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_image(image)
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def _as_shown(image: Image.Image, degrees: int, hflip: bool) -> Image.Image:
+    """What PyAV documents a player shows for that matrix, made with PIL alone."""
+    shown = image.rotate(degrees, expand=True)
+    return shown.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if hflip else shown
+
+
+@pytest.mark.parametrize(("degrees", "hflip"), ORIENTATIONS)
+def test_frames_come_upright_as_players_show_them(degrees: int, hflip: bool, tmp_path: Path) -> None:
+    """Issue 39 item 5: a phone's portrait clip (stored landscape, rotation -90) was read lying on its side."""
+    stored = moving_frames(3, (64, 48))
+    path = tmp_path / "turned.mp4"
+    _oriented_clip(path, stored, degrees, hflip)
+    with av.open(str(path)) as container:  # what this FFmpeg reads back: the matrix, on every decoded frame
+        first = next(container.decode(video=0))
+        assert first.side_data.get("DISPLAYMATRIX") is not None and (hflip or first.rotation % 360 == degrees % 360)
+    clip = probe(path)
+    want = [_as_shown(image, degrees, hflip) for image in stored]
+    assert (clip.width, clip.height) == want[0].size
+    frames = list(read_frames(clip, Window(), want[0].size))
+    for got, shown in zip(frames, want):
+        error = np.abs(np.asarray(got.image, float) - np.asarray(shown, float)).mean()
+        wrong = np.abs(np.asarray(got.image, float) - np.asarray(shown.rotate(180), float)).mean()
+        assert error < 6 < wrong, (error, wrong)
+
+
 def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
@@ -122,6 +165,11 @@ def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
         out.start_encoding()
     still = tmp_path / "still.png"
     default_style(64).save(still)
+    notes = tmp_path / "notes.txt"  # FFmpeg's tty demuxer renders text as a 640x400 video: it was painted
+    notes.write_text("".join(f"line {i}: some notes\n" for i in range(400)))
+    text_png, junk_png = tmp_path / "text.png", tmp_path / "junk.png"
+    text_png.write_text("hello, not a picture\n")  # FFmpeg's image2 goes by the name: it was "a still image"
+    junk_png.write_bytes(bytes(range(256)) * 4)
     taken = tmp_path / "taken.mp4"
     taken.mkdir()  # a folder where the output should go (a read-only folder would not stop root)
     return {
@@ -130,6 +178,10 @@ def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
         "audio only": ([str(audio_only)], "has no video stream (only audio)"),
         "zero length": ([str(zero)], "has no video stream"),
         "still image": ([str(still)], "is a still image"),
+        "text file": ([str(notes)], "notes.txt: is a text file, not a video"),
+        "text named as an image": ([str(text_png)], "text.png: is a text file, not a video"),
+        "bytes named as an image": ([str(junk_png)], "junk.png: not a video FFmpeg can read, nor an image"),
+        "fps 0": ([str(clip), "--fps", "0"], "--fps must be a frame rate above 0 and at most 240, got 0\n"),
         "missing": ([str(tmp_path / "nope.mp4")], "no such file"),
         "start past end": ([str(clip), "--start", "3"], "past the end (the video is 0.48 s)"),
         "start after last frame": ([str(clip), "--start", "0.47"], "no video frames after 0.47 s"),

@@ -126,6 +126,29 @@ def test_upload_of_text_named_jpg_gets_the_loaders_message(client: TestClient) -
     assert response.json()["error"] == "notes.jpg: not an image Pillow can read"
 
 
+def test_an_image_too_elongated_for_any_job_is_refused_at_upload(client: TestClient) -> None:
+    """Issue 39 item 10: a 20000x20 upload was taken, and the job failed later."""
+    response = post_image(client, png_bytes(1, (20000, 20)), "strip.png")
+    assert response.status_code == 415
+    assert response.json()["error"] == (
+        "strip.png: 20000x20 is too elongated for this studio: at 2048 px, the most it paints, its short side "
+        "would be 2 px, under the 8 px the network needs"
+    )  # 2048: the studio's 1024 px times its largest style scale, 2
+
+
+def test_a_content_too_thin_for_the_size_asked_is_refused_before_queueing(client: TestClient) -> None:
+    thin, style = upload(client, png_bytes(2, (2000, 20))), upload(client, png_bytes(3))
+    response = client.post("/api/jobs", json={"content": thin, "style": style, "options": {**TINY, "size": 512}})
+    assert response.status_code == 400 and client.get("/api/jobs").json() == []
+    assert response.json()["error"] == (
+        "the output would be 512x5, but the network's layers need at least 8 px on the short side: use a larger "
+        "size (at least 750) or a less elongated image"
+    )
+    thinner = upload(client, png_bytes(4, (1500, 10)))  # 8 px tall needs 1125 px: over the studio's 1024
+    response = client.post("/api/jobs", json={"content": thinner, "style": style, "options": TINY})
+    assert response.json()["error"].endswith("no size up to 1024 gives it that: use a less elongated image")
+
+
 def test_empty_upload_is_refused(client: TestClient) -> None:
     response = post_image(client, b"", "empty.png")
     assert response.status_code == 415

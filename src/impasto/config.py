@@ -39,7 +39,12 @@ INITS = ("noise", "content")
 UPSAMPLES = ("bicubic", "detail")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+MIN_SIZE = 16  # the smallest size (and min_size) a run takes
 MAX_SIZE = 8192
+STYLE_WEIGHTS = (0.1, 100.0)
+"""The sensible style weights, with the normalised losses: 0.1 a hint of style, 100 little of the photo left.
+The README's row, the ComfyUI tooltip and every example in the docs state values in it (tests/test_readme.py);
+the studio's slider spans it. Outside it is allowed, but the old raw scale (2e3) dissolves the picture."""
 MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 POOLINGS = ("max", "avg")
 MAX_WEIGHT = 1e30
@@ -216,9 +221,9 @@ def _relu_layer(name: str, value: Any) -> str:
 
 _real = checks.number
 _CHECKS: dict[str, checks.Check] = {
-    "size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "size": partial(checks.integer, low=MIN_SIZE, high=MAX_SIZE),
     "style_scale": partial(_real, low=0.05, high=8.0, what="between 0.05 and 8"),
-    "min_size": partial(checks.integer, low=16, high=MAX_SIZE),
+    "min_size": partial(checks.integer, low=MIN_SIZE, high=MAX_SIZE),
     "scales": checks.optional(partial(checks.integer, low=1, high=12)),
     "iterations": checks.optional(_counts),
     "content_weight": _real,

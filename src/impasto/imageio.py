@@ -7,6 +7,7 @@ Every failure becomes an `ImpastoError` with one line that names the file and th
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -131,14 +132,22 @@ def _array_levels(array: np.ndarray) -> np.ndarray:
                                "(for other ranges use uint16, or float in [0, 1])")  # fmt: skip
         return array.astype(np.uint8)
     if np.issubdtype(kind, np.floating):
-        if not np.isfinite(array).all():
-            raise ImpastoError(f"a {kind} array image must hold finite values in [0, 1], got NaN or infinity")
-        levels = array.astype(np.float64) * 255.0 + 0.5  # within half a level of [0, 1] rounds into 0-255
-        if levels.min() < 0 or levels.max() >= 256:
-            raise ImpastoError(f"a {kind} array image must hold values in [0, 1], got values from {array.min():g} to "
-                               f"{array.max():g} (0-255 values: divide by 255, or pass uint8)")  # fmt: skip
-        return levels.astype(np.uint8)
+        check_unit_floats(array, f"a {kind} array image", "divide by 255, or pass uint8")
+        return (array.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
     raise ImpastoError(f"an array image must be {ARRAY_TYPES}; got dtype {kind}")
+
+
+def check_unit_floats(array: np.ndarray, what: str, fix: str = "divide by 255") -> None:
+    """The one rule for float pixels, the API's arrays and ComfyUI's IMAGE and MASK alike: finite, and in [0, 1]
+    to within half an 8-bit level (what rounds into 0-255), or one line naming `what` and the range it holds.
+    A 0-255 float image is refused: clamped, it would paint a near-white picture without a word."""
+    if not np.isfinite(array).all():
+        raise ImpastoError(f"{what} must hold finite values in [0, 1], got NaN or infinity")
+    low, high = float(array.min()), float(array.max())
+    if low * 255.0 + 0.5 < 0 or high * 255.0 + 0.5 >= 256:
+        raise ImpastoError(
+            f"{what} must hold values in [0, 1], got values from {low:g} to {high:g} (0-255 values: {fix})"
+        )
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -174,6 +183,17 @@ def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
     width, height = size
     scale = longest / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def longest_for_short_side(size: tuple[int, int], short: int) -> int:
+    """The smallest longest side at which `fit_size` gives `size` a short side of at least `short`: the size to
+    ask for. Not the linear guess: the short side is rounded, so a 20000x20 image needs 16000 for 16 px, not 512."""
+    longest = max(1, math.ceil((short - 0.5) * max(size) / min(size)))  # round() reaches `short` from short - 0.5
+    while min(fit_size(size, longest)) < short:
+        longest += 1
+    while longest > 1 and min(fit_size(size, longest - 1)) >= short:
+        longest -= 1
+    return longest
 
 
 def resize_longest(image: Image.Image, longest: int) -> Image.Image:

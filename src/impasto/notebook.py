@@ -70,16 +70,19 @@ def with_progress(show: bool | None, callback: Callback | None) -> Iterator[Call
 class LivePreview:
     """A callback that shows the best image so far in one notebook output, redrawn every `every` steps.
 
-    `shown` counts the redraws. Needs IPython (any Jupyter kernel has it)."""
+    `shown` counts the redraws. Checked when made, not mid-run: `every` must be a whole number of steps.
+    Outside a Jupyter kernel it shows nothing (IPython's display would print the image's repr to stdout,
+    and without IPython it would fail in the middle of the run), so a script that uses it runs quietly."""
 
     def __init__(self, every: int = 10):
-        if every < 1:
-            raise ImpastoError(f"live preview: every must be at least 1 step, got {every}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ImpastoError(f"live preview: every must be a whole number of steps, at least 1, got {every!r}")
         self.every, self.shown = every, 0
+        self.active = in_jupyter()  # a kernel has IPython: only there is it imported
         self._handle: Any = None
 
     def __call__(self, progress: Progress) -> bool:
-        if progress.step % self.every and progress.step != progress.total_steps:
+        if not self.active or (progress.step % self.every and progress.step != progress.total_steps):
             return False
         from IPython.display import display
 

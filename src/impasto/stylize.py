@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +18,11 @@ from PIL import Image
 
 from . import memory
 from .builder import build_objective
-from .config import StyleConfig, configure
+from .config import MAX_SIZE, StyleConfig, configure
 from .errors import ImpastoError
 from .eta import RunClock
 from .guided import Controls, prepare
-from .imageio import ImageLike, fit_size, load_image, pil_to_tensor, tensor_to_pil
+from .imageio import ImageLike, fit_size, load_image, longest_for_short_side, pil_to_tensor, tensor_to_pil
 from .notebook import with_progress
 from .objective import evaluate, frozen_network
 from .optimize import LoopResult, StepInfo, optimise_as
@@ -240,17 +239,26 @@ def _memory_plans(
     return [memory.plan_within(budgets, size, runtime.dtype, **options) for size in sizes]
 
 
+def check_fits(content_size: tuple[int, int], size: int, min_side: int, largest: int = MAX_SIZE) -> None:
+    """Refuse a content image too thin to paint at `size`, with the size that would do (if any up to `largest`):
+    the studio asks this of a job before queueing it (up to its own limit), a run before it starts."""
+    width, height = fit_size(content_size, size)
+    if min(width, height) >= min_side:
+        return
+    needed = longest_for_short_side(content_size, min_side)
+    fix = (f"use a larger size (at least {needed}) or a less elongated image" if needed <= largest else
+           f"no size up to {largest} gives it that: use a less elongated image")  # fmt: skip
+    raise ImpastoError(
+        f"the output would be {width}x{height}, but the network's layers need at least {min_side} px on the "
+        f"short side: {fix}"
+    )
+
+
 def _fitting_plan(cfg: StyleConfig, content_size: tuple[int, int], min_side: int) -> list[Scale]:
     """The schedule without the coarse scales at which a thin image would be narrower than the network takes."""
+    check_fits(content_size, cfg.size, min_side)
     plan = schedule(cfg.size, cfg.min_size, cfg.scales, cfg.iterations)
     fitting = [s for s in plan if min(fit_size(content_size, s.longest)) >= min_side]
-    if not fitting:
-        width, height = fit_size(content_size, cfg.size)
-        raise ImpastoError(
-            f"the output would be {width}x{height}, but the network's layers need at least {min_side} px on the "
-            f"short side: use a larger size (about {math.ceil(cfg.size * min_side / min(width, height))}) "
-            "or a less elongated image"
-        )
     if len(fitting) < len(plan):
         log.info("skipping %d coarse scale(s) too small for the network", len(plan) - len(fitting))
     return fitting

@@ -10,7 +10,17 @@ import argparse
 from typing import Any
 
 from .. import __version__
-from ..config import DEVICES, INITS, MAX_SEED, OPTIMIZERS, PRECISIONS, UPSAMPLES, StyleConfig, default
+from ..config import (
+    DEVICES,
+    INITS,
+    MAX_SEED,
+    OPTIMIZERS,
+    PRECISIONS,
+    STYLE_WEIGHTS,
+    UPSAMPLES,
+    StyleConfig,
+    default,
+)  # fmt: skip
 from ..errors import ImpastoError
 from ..fused import CONVS
 from ..losses import STYLE_LOSSES
@@ -112,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"content weight's multiple at the scales below the picture scale (the last one up to {PICTURE_SIZE} px): "
         "holds the photo's layout while the picture is laid out, so the painting's own objects stay out of it",
     )
+    low, high = STYLE_WEIGHTS
     g.add_argument(
-        "--style-weight", type=float, default=default("style_weight"), help="style strength relative to content"
-    )
+        "--style-weight", type=float, default=default("style_weight"),
+        help=f"style strength relative to content ({low:g}: a hint of style; {high:g}: little of the photo left)",
+    )  # fmt: skip
     g.add_argument("--tv-weight", type=float, default=default("tv_weight"), help="smoothness (total variation)")
     g.add_argument(
         "--content-layers",

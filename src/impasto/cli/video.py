@@ -93,9 +93,20 @@ class _FrameBar:
             refresh=False,
         )
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    def close(self, result: VideoResult | None = None) -> None:
+        """End the bar at the frames written: it moves when a frame begins, so the last one never moved it on
+        (and frames resumed from the work folder are not painted); a complete run's total is what was written."""
+        if self.bar is None:
+            return
+        if result is not None:
+            self.bar.total = result.frames if result.complete else self.bar.total
+            self.bar.update(result.frames - self.bar.n)
+        self.bar.close()
+
+
+def frames_text(count: int) -> str:
+    """The count with its noun, "1 frame" or "3 frames": the report is a sentence."""
+    return f"{count} frame" if count == 1 else f"{count} frames"
 
 
 def video_main(argv: Sequence[str]) -> int:
@@ -123,17 +134,17 @@ def video_main(argv: Sequence[str]) -> int:
         except KeyboardInterrupt:  # before the painting began (while the clip, styles or network loaded)
             pass
         finally:
-            bar.close()
+            bar.close(result)
     if result is None or result.output is None:
         print(f"impasto: {signals.name} before the first frame was done; nothing written", file=sys.stderr)
         return signals.exit_code
     if not result.complete:
-        print(f"impasto: {signals.name}; the {result.frames} frame(s) done are in {args.output} "
+        print(f"impasto: {signals.name}; the {frames_text(result.frames)} done are in {args.output} "
               "(run the same command again to resume)", file=sys.stderr)  # fmt: skip
         return signals.exit_code
     if not args.quiet:
         later = result.later_seconds
         per = f", {sum(later) / len(later):.1f} s per frame after the first" if later else ""
-        print(f"impasto: wrote {args.output}: {result.frames} frames of {result.size[0]}x{result.size[1]} "
+        print(f"impasto: wrote {args.output}: {frames_text(result.frames)} of {result.size[0]}x{result.size[1]} "
               f"in {result.seconds:.1f} s{per}", file=sys.stderr)  # fmt: skip
     return 0

@@ -1,6 +1,7 @@
 """ComfyUI's tensors <-> what impasto takes: IMAGE is float [B, H, W, C] in 0-1, MASK is [B, H, W].
 
-Checked here, so a wrong input is one line naming the input, not a traceback from deep in torch.
+Checked here, so a wrong input is one line naming the input, not a traceback from deep in torch; float
+values by the same rule as the Python API's arrays.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import ImpastoError
+from ..imageio import check_unit_floats
 
 
 def _as_tensor(value: Any, name: str, kind: str) -> torch.Tensor:
@@ -20,8 +22,6 @@ def _as_tensor(value: Any, name: str, kind: str) -> torch.Tensor:
         raise ImpastoError(f"{name} must hold floats in 0-1, got {value.dtype}")
     if value.numel() == 0:
         raise ImpastoError(f"{name} is empty (shape {tuple(value.shape)})")
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        raise ImpastoError(f"{name} has NaN or infinite values")
     return value
 
 
@@ -32,7 +32,7 @@ def images(value: Any, name: str) -> list[np.ndarray]:
         tensor = tensor.unsqueeze(0)
     if tensor.dim() != 4 or tensor.shape[-1] not in (1, 3, 4):
         raise ImpastoError(f"{name} must be an IMAGE of shape [B, H, W, 3], got {list(tensor.shape)}")
-    array = _to_float_array(tensor)
+    array = _to_float_array(tensor, name)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     return [np.ascontiguousarray(item[..., :3]) for item in array]
@@ -47,7 +47,7 @@ def masks(value: Any, name: str, count: int) -> list[np.ndarray]:
         tensor = tensor[..., 0]
     if tensor.dim() != 3:
         raise ImpastoError(f"{name} must be a MASK of shape [B, H, W], got {list(tensor.shape)}")
-    array = _to_float_array(tensor)
+    array = _to_float_array(tensor, name)
     return [array[i] for i in pick(len(array), count, name)]
 
 
@@ -68,8 +68,12 @@ def to_image(pixels: list[torch.Tensor]) -> torch.Tensor:
     return batch.clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 
 
-def _to_float_array(tensor: torch.Tensor) -> np.ndarray:
+def _to_float_array(tensor: torch.Tensor, name: str) -> np.ndarray:
+    """Floats in 0-1 by the Python API's rule (`imageio.check_unit_floats`: a 0-255 IMAGE is refused, not clamped
+    to near white); what is within half an 8-bit level of the range is clamped into it."""
     tensor = tensor.detach().cpu()
     if tensor.dtype == torch.uint8:
         return tensor.numpy().astype(np.float32) / 255.0
-    return tensor.float().clamp(0, 1).numpy()
+    array = tensor.float().numpy()
+    check_unit_floats(array, name)
+    return array.clip(0, 1)

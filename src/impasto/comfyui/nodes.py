@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..color import PRESERVE_COLOR
-from ..config import MAX_SIZE, default
+from ..config import MAX_SEED, MAX_SIZE, MIN_SIZE, STYLE_WEIGHTS, default
 from ..errors import ImpastoError
 from ..stylize import run
 from . import convert
@@ -20,7 +20,6 @@ from .host import Reporter
 
 CATEGORY = "impasto"
 COLOURS = ["none", *PRESERVE_COLOR]
-MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 
 Inputs = dict[str, dict[str, tuple[Any, ...]]]
 
@@ -31,13 +30,15 @@ def _inputs(size: dict[str, tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] 
         "content": ("IMAGE", {"tooltip": "The photo(s) to paint; a batch is painted one image after another."}),
         "style": ("IMAGE", {"tooltip": "The painting whose style is taken (a batch: one per content image)."}),
         "strength": ("FLOAT", {"default": default("style_weight"), "min": 0.0, "max": 1000.0, "step": 0.1,
-                               "tooltip": f"Style weight: 0.3 a hint of style, {default('style_weight'):g} the "
-                                          "default, 30 little photo left."}),
+                               "tooltip": f"Style weight: {STYLE_WEIGHTS[0]:g} a hint of style, "
+                                          f"{default('style_weight'):g} the default, {STYLE_WEIGHTS[1]:g} little "
+                                          "of the photo left."}),
         **size,
         "preserve_color": (COLOURS, {"default": "none",
                                      "tooltip": "luminance: the photo's colours exactly; histogram: the painting "
                                                 "recoloured to the photo's palette first."}),
-        "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED}),
+        "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED,  # what painting takes: a larger seed was refused
+                         "tooltip": f"Same seed, same machine: same picture (0 to {MAX_SEED})."}),
         "iterations": ("INT", {"default": 0, "min": 0, "max": 10_000,
                                "tooltip": "Evaluations per scale; 0: impasto's schedule (300, 150, 75, ...)."}),
         **(extra or {}),
@@ -144,8 +145,10 @@ class StylizePrint(_ImageNode):
         max_memory: float = 0.0, **rest: Any,
     ) -> tuple[torch.Tensor]:  # fmt: skip
         size = round(inches * dpi)
-        if size > MAX_SIZE:
-            raise ImpastoError(f"{inches:g} in at {dpi} dpi is {size} px; at most {MAX_SIZE} px: lower the dpi")
+        if not MIN_SIZE <= size <= MAX_SIZE:  # in the node's own inputs: it has no `size`
+            change = "lower" if size > MAX_SIZE else "raise"
+            raise ImpastoError(f"{inches:g} in at {dpi} dpi is {size} px; the print node paints {MIN_SIZE} to "
+                               f"{MAX_SIZE} px: {change} the dpi")  # fmt: skip
         tiles: dict[str, Any] = dict(tile_size=tile_size or None, max_memory=max_memory or None)
         return (paint_batch(content, style, style_weight=strength, size=size, **rest, **tiles),)
 

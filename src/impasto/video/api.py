@@ -31,8 +31,9 @@ from ..runtime import resolve
 from ..stylize import as_list
 from ..writing import refuse_input_as_output
 from . import DEFAULT_FRAME_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT
+from .encode import check_output, write_video
 from .frames import FrameCallback, Painter, Stopped
-from .io import Clip, Frame, Window, check_output, probe, read_frames, write_video
+from .io import Clip, Frame, Window, probe, read_frames
 from .workdir import WorkDir, file_fingerprint, image_fingerprint
 
 
@@ -58,10 +59,12 @@ def frame_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 
 def expected_frames(clip: Clip, window: Window) -> int:
-    """How many frames the window should hold (for the progress bar; decoding has the last word)."""
+    """How many frames will be painted (the progress bar's total and the ETA; decoding has the last word):
+    the window's duration or frame count, cut at the clip's end (`--duration 5` on a 1 s clip is 1 s)."""
     rate = float(window.fps or clip.rate)
-    seconds = window.duration if window.duration is not None else max(0.0, clip.duration - window.start)
-    estimate = max(1, round(seconds * rate))
+    left = max(0.0, clip.duration - window.start) if clip.duration else None  # 0: the container does not say
+    spans = [seconds for seconds in (window.duration, left) if seconds is not None]
+    estimate = max(1, round(min(spans) * rate)) if spans else 1
     return min(estimate, window.frames) if window.frames is not None else estimate
 
 

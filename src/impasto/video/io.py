@@ -1,42 +1,27 @@
-"""Video in and out through PyAV, which bundles FFmpeg's libraries: any container and codec FFmpeg
-reads comes in; H.264/AAC in MP4 (or VP9/Opus in WebM) goes out, which every browser plays.
+"""Video in through PyAV, which bundles FFmpeg's libraries: any container and codec FFmpeg reads.
 
-Frame timing is kept: each output frame carries its source frame's presentation time (relative
-to the first frame of the window), so variable frame rates and odd time bases survive. The
-source's first audio stream is cut to the same window and re-encoded. Every failure to read is
-an `ImpastoError` naming the file and the problem; the output is written through a temp file and
-renamed (`writing.atomic_write`), so it is complete or absent.
+Frame timing is kept: each frame carries its source frame's presentation time (relative to the
+first frame of the window), so variable frame rates and odd time bases survive; frames come upright
+(their display matrix applied, `upright`), so a phone's portrait clip is a portrait clip. Every
+failure to read is an `ImpastoError` naming the file and the problem. Writing is `encode`.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import av
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImpastoError
 from ..imageio import check_input_file, check_pixels
-from ..writing import atomic_write, check_writable
-
-# Output container -> (container format, video codec, pixel format, audio codec, encoder options, muxer options).
-# Both are chosen so that the same frames always give the same bytes (a resumed run's file is the uninterrupted
-# run's): x264's macroblock-tree rate control reads uninitialised padding at sizes that are not a multiple of 16
-# and varies from encode to encode (off: ~20% larger at the same PSNR), and Matroska writes a random segment UID
-# unless bit-exact. MP4's index goes first (faststart) so that a browser starts playing at once.
-OUTPUTS: dict[str, tuple[str, str, str, str, dict[str, str], dict[str, str]]] = {
-    ".mp4": ("mp4", "libx264", "yuv420p", "aac", {"crf": "18", "preset": "medium", "x264-params": "no-mbtree=1"},
-             {"movflags": "+faststart"}),
-    ".webm": ("webm", "libvpx-vp9", "yuv420p", "libopus", {"crf": "30", "b": "0", "row-mt": "1"},
-              {"fflags": "+bitexact"}),
-}  # fmt: skip
+from .upright import shown_size, transpose_of, upright
 
 
 @dataclass(frozen=True)
@@ -60,16 +45,17 @@ class Window:
         if self.frames is not None and self.frames <= 0:
             raise ImpastoError(f"--frames must be a positive count, got {self.frames}")
         if self.fps is not None and (not math.isfinite(self.fps) or not 0 < self.fps <= 240):
-            raise ImpastoError(f"--fps must be a number from 0 to 240, got {self.fps}")
+            raise ImpastoError(f"--fps must be a frame rate above 0 and at most 240, got {self.fps:g}")
         return self
 
 
 @dataclass(frozen=True)
 class Clip:
-    """What the source holds: the first video stream's size, rate and length, and whether audio comes along."""
+    """What the source holds: the first video stream's size (as shown), rate and length, and whether audio comes
+    along."""
 
     path: Path
-    width: int
+    width: int  # as players show it: a portrait phone clip (stored landscape, turned -90) is narrow
     height: int
     rate: Fraction  # average frames per second
     duration: float  # seconds (0 when the container does not say)
@@ -84,23 +70,63 @@ class Frame:
     origin: Fraction  # the window's first frame's time in the source, in seconds (where the audio starts)
 
 
-def _open(path: Path) -> Any:
+def open_media(path: Path) -> Any:
+    """The file opened by FFmpeg (video or audio read back for the encode), or one line saying why not."""
     try:
         check_input_file(path, "a video")
         return av.open(str(path))
     except PermissionError:
         raise ImpastoError(f"{path}: permission denied") from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise ImpastoError(f"{path}: not a video FFmpeg can read ({_reason(exc)})") from None
+        raise ImpastoError(f"{path}: not a video FFmpeg can read ({reason(exc)})") from None
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the path it repeats (our messages start with the path)."""
     return str(getattr(exc, "strerror", None) or exc).split(":")[0]
 
 
-def _video_stream(container: Any, path: Path) -> Any:
-    if container.format.name.endswith("_pipe") or container.format.name == "image2":
+TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+"""FFmpeg's demuxers that render a text file as a video (ANSI art): a .txt file would be painted as one."""
+
+
+def _is_text(path: Path) -> bool:
+    """Whether the file starts as UTF-8 text (no NUL byte; a character cut off at 4 KiB is allowed)."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return b"\0" not in head and exc.start >= len(head) - 3
+    return b"\0" not in head
+
+
+def _refuse_non_video(container: Any, path: Path) -> None:
+    """A text file or a still image, which FFmpeg reads as a video of rendered text or of one frame."""
+    still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+    if container.format.name in TEXT_FORMATS or (still and _is_text(path)):
+        raise ImpastoError(f"{path}: is a text file, not a video")
+    if still and not _is_image(path):
+        raise ImpastoError(f"{path}: not a video FFmpeg can read, nor an image")
+    if still:
         raise ImpastoError(f"{path}: is a still image, not a video (paint it with `impasto CONTENT STYLE`)")
+
+
+def _is_image(path: Path) -> bool:
+    """Whether Pillow reads the file's header as an image (FFmpeg's image demuxers go by the file's name)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # an image all the same
+            Image.open(path).close()
+    except Image.DecompressionBombError:
+        return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+    return True
+
+
+def _video_stream(container: Any, path: Path) -> Any:
+    _refuse_non_video(container, path)
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         holds = f"only {', '.join(kinds)}" if kinds else "no streams"
@@ -115,7 +141,7 @@ def _video_stream(container: Any, path: Path) -> Any:
 def probe(path: str | Path) -> Clip:
     """Open the source and describe it, or fail with one line (missing, corrupt, audio only, unknown codec)."""
     path = Path(path)
-    with _open(path) as container:
+    with open_media(path) as container:
         stream = _video_stream(container, path)
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         if stream.duration is not None and stream.time_base is not None:
@@ -123,7 +149,19 @@ def probe(path: str | Path) -> Clip:
         else:
             duration = (container.duration or 0) / av.time_base
         check_pixels(path, stream.width, stream.height, "its frame size")
-        return Clip(path, stream.width, stream.height, Fraction(rate), duration, bool(container.streams.audio))
+        width, height = shown_size(stream.width, stream.height, _first_transpose(container, stream))
+        return Clip(path, width, height, Fraction(rate), duration, bool(container.streams.audio))
+
+
+def _first_transpose(container: Any, stream: Any) -> Image.Transpose | None:
+    """How the first frame is turned to be shown (the display matrix is a stream's, on every frame); None where
+    nothing decodes (read_frames then says what is wrong with the file)."""
+    try:
+        for frame in container.decode(stream):
+            return transpose_of(frame)
+    except av.error.FFmpegError:
+        pass
+    return None
 
 
 def _decoded(
@@ -143,7 +181,7 @@ def _decoded(
             if time + Fraction(1, 1000) >= start:  # frame times are rounded: a millisecond of slack
                 yield time, frame
     except av.error.FFmpegError as exc:
-        raise ImpastoError(f"{path}: cannot decode ({_reason(exc)})") from None
+        raise ImpastoError(f"{path}: cannot decode ({reason(exc)})") from None
 
 
 def _limited(times: Iterable[tuple[Fraction, Any]], window: Window) -> Iterator[tuple[Fraction, Any, Fraction]]:
@@ -181,7 +219,7 @@ def _limited(times: Iterable[tuple[Fraction, Any]], window: Window) -> Iterator[
 
 def read_frames(clip: Clip, window: Window, size: tuple[int, int]) -> Iterator[Frame]:
     """The window's frames as RGB images of `size`, decoded as they are consumed (a long clip never sits in memory)."""
-    with _open(clip.path) as container:
+    with open_media(clip.path) as container:
         stream = _video_stream(container, clip.path)
         stream.thread_type = "AUTO"
         found, seen = False, list[Fraction]()
@@ -189,7 +227,7 @@ def read_frames(clip: Clip, window: Window, size: tuple[int, int]) -> Iterator[F
         for index, (time, frame, origin) in enumerate(_limited(decoded, window)):
             found = True
             check_pixels(clip.path, frame.width, frame.height, f"frame {index + 1}")  # a stream may change size
-            image = frame.to_image()
+            image = upright(frame)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS)
             yield Frame(index, time, image, origin)
@@ -198,128 +236,3 @@ def read_frames(clip: Clip, window: Window, size: tuple[int, int]) -> Iterator[F
             raise ImpastoError(f"{clip.path}: no video frames after {window.start:g} s ({last})")
         if not found:  # not one frame decoded, whatever the header says the length is
             raise ImpastoError(f"{clip.path}: cannot decode any video frame (the file is truncated or corrupt)")
-
-
-def check_output(path: str | Path) -> None:
-    """Fail before the long run if the output's type is not one we encode or its folder is not writable."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUTS:
-        raise ImpastoError(f"{path}: unknown video type {suffix or '(none)'}; use .mp4 (H.264) or .webm (VP9)")
-    check_writable(path)
-
-
-def _time_base(times: list[Fraction]) -> Fraction:
-    """A time base in which every frame time is an integer (capped: 1/90000 s is finer than any display)."""
-    denominator = math.lcm(*(t.denominator for t in times)) if times else 1
-    return Fraction(1, denominator) if denominator <= 90000 else Fraction(1, 90000)
-
-
-def _add_video(out: Any, suffix: str, size: tuple[int, int], times: list[Fraction], end: Fraction) -> Any:
-    _, codec, pix_fmt, _, options, _ = OUTPUTS[suffix]
-    time_base = _time_base([*times, end])
-    rate = Fraction(len(times)) / end if end > 0 else Fraction(25)
-    stream = out.add_stream(codec, rate=rate.limit_denominator(1001), options=options)
-    stream.width, stream.height = size
-    stream.pix_fmt = pix_fmt
-    stream.time_base = stream.codec_context.time_base = time_base
-    return stream
-
-
-def _mux_video(out: Any, stream: Any, frames: Iterable[Image.Image], times: list[Fraction], end: Fraction) -> None:
-    time_base = stream.codec_context.time_base
-    for index, (image, time) in enumerate(zip(frames, times)):
-        frame = av.VideoFrame.from_image(image)
-        frame.pts, frame.time_base = int(time / time_base), time_base
-        frame.duration = int(((times[index + 1] if index + 1 < len(times) else end) - time) / time_base)
-        out.mux(stream.encode(frame))
-    out.mux(stream.encode(None))
-
-
-def _audio_frames(clip: Clip, start: float, end: float, rate: int, layout: str, size: int) -> Iterator[Any]:
-    """The source's audio from `start` to `end` seconds, resampled, in encoder-sized frames, pts from 0."""
-    with _open(clip.path) as container:
-        stream = container.streams.audio[0]
-        if start > 0:
-            container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        fifo = av.AudioFifo()
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        first, last = round(start * rate), round(end * rate)  # the window, in output samples
-        for decoded in container.decode(stream):
-            if decoded.pts is None:
-                continue
-            at = round(float(decoded.pts * stream.time_base) * rate)
-            for frame in resampler.resample(decoded):
-                keep_from, keep_to = max(first - at, 0), min(last - at, frame.samples)
-                at += frame.samples
-                if keep_to > keep_from:
-                    piece = frame.to_ndarray()[:, keep_from:keep_to].copy(order="C")
-                    fifo.write(_audio_frame(piece, layout, rate, None))
-            if at >= last:
-                break
-        sent = 0
-        while fifo.samples:
-            chunk = fifo.read(min(size, fifo.samples))
-            assert chunk is not None  # the fifo holds at least that many samples
-            chunk.pts, chunk.time_base = sent, Fraction(1, rate)
-            sent += chunk.samples
-            yield chunk
-
-
-def _audio_frame(samples: Any, layout: str, rate: int, pts: int | None) -> Any:
-    frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=layout)
-    frame.sample_rate, frame.pts = rate, pts
-    return frame
-
-
-def _add_audio(out: Any, suffix: str, clip: Clip) -> tuple[Any, int, str]:
-    codec = OUTPUTS[suffix][3]
-    with _open(clip.path) as container:
-        source = container.streams.audio[0]
-        rate = 48000 if codec == "libopus" else (source.rate or 48000)  # Opus takes 48 kHz only
-        layout = "stereo" if source.channels >= 2 else "mono"
-    stream = out.add_stream(codec, rate=rate, layout=layout)
-    stream.time_base = Fraction(1, rate)
-    return stream, rate, layout
-
-
-def _mux_audio(out: Any, stream: Any, rate: int, layout: str, clip: Clip, start: float, end: float) -> None:
-    size = stream.codec_context.frame_size or 1024  # known once the encoder is open (after the header)
-    for frame in _audio_frames(clip, start, end, rate, layout, size):
-        out.mux(stream.encode(frame))
-    out.mux(stream.encode(None))
-
-
-def write_video(
-    path: str | Path,
-    frames: Iterable[Image.Image],
-    size: tuple[int, int],
-    times: list[Fraction],
-    end: Fraction,
-    audio: tuple[Clip, float] | None = None,
-) -> None:
-    """Encode frames of `size` shown at `times` (seconds) until `end`; `audio` = (source, start) cut to match.
-
-    Written through a temp file and renamed: an interruption or a failure leaves no partial file.
-    """
-    suffix = Path(path).suffix.lower()
-    container, muxer = OUTPUTS[suffix][0], OUTPUTS[suffix][5]
-
-    def write(handle: IO[bytes]) -> None:
-        # FFmpeg's faststart pass reopens the file by name: encode into a private temp folder, then copy
-        # into atomic_write's handle.
-        with tempfile.TemporaryDirectory(prefix="impasto-video-") as folder:
-            encoded = Path(folder) / f"out{suffix}"
-            with av.open(str(encoded), "w", format=container, options=muxer) as out:
-                video = _add_video(out, suffix, size, times, end)  # every stream exists before the first packet
-                sound = _add_audio(out, suffix, audio[0]) if audio is not None else None
-                _mux_video(out, video, frames, times, end)
-                if sound is not None and audio is not None:
-                    clip, start = audio
-                    _mux_audio(out, *sound, clip, start, start + float(end))
-            with encoded.open("rb") as source:
-                shutil.copyfileobj(source, handle)
-
-    try:
-        atomic_write(path, write)
-    except av.error.FFmpegError as exc:
-        raise ImpastoError(f"{path}: cannot encode ({_reason(exc)})") from None

@@ -33,14 +33,20 @@ def moving_frames(
 
 
 def write_clip(
-    path: str | Path, frames: list[Image.Image], fps: int = 25, audio_hz: float | None = 440.0, rate: int = 44100
-) -> None:
-    """Encode frames as H.264 (and a sine tone as AAC) into an MP4: a real file, as a camera would make one."""
+    path: str | Path, frames: list[Image.Image], fps: int = 25, audio_hz: float | None = 440.0, rate: int = 44100,
+    rotation: int = 0,
+) -> None:  # fmt: skip
+    """Encode frames as H.264 (and a sine tone as AAC) into an MP4: a real file, as a camera would make one.
+
+    `rotation`: the display matrix's turn, counter-clockwise degrees as FFmpeg reads it back (a phone held
+    upright stores its picture turned a quarter counter-clockwise and writes -90: players turn it back)."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height = frames[0].size
         video.pix_fmt = "yuv420p"
         video.options = {"crf": "12"}
+        if rotation:
+            video.set_display_rotation(rotation)
         sound = out.add_stream("aac", rate=rate, layout="mono") if audio_hz else None
         for index, image in enumerate(frames):
             frame = av.VideoFrame.from_image(image)

@@ -43,8 +43,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import samples
+from ..config import StyleConfig
 from ..errors import ImpastoError
-from ..stylize import run
+from ..objective import min_side_of
+from ..stylize import check_fits, run
 from .guard import LOOPBACK_NAMES, Guard
 from .jobs import Job, JobQueue, QueueFull, Runner
 from .options import Limits, page_config, parse_options
@@ -124,7 +126,10 @@ class Studio:
     def __init__(self, workdir: Path, limits: Limits, queue: JobQueue):
         self.workdir, self.queue, self.limits = workdir, queue, limits
         max_pixels = int(limits.max_megapixels * 1e6)
-        self.uploads = UploadStore(workdir, int(limits.max_upload_mb * MB), max_pixels, limits.keep_longest)
+        self.min_side = min_side_of(StyleConfig())  # the page sets no layers: every job's network is the default
+        self.uploads = UploadStore(
+            workdir, int(limits.max_upload_mb * MB), max_pixels, limits.keep_longest, min_side=self.min_side
+        )
 
     def _job(self, request: Request) -> Job:
         job = self.queue.get(request.path_params["job_id"])
@@ -180,6 +185,7 @@ class Studio:
         try:
             config = parse_options(body.get("options", {}), body.get("quality"), self.limits)
             content_name, content = await run_in_threadpool(self._image, body.get("content"), "content")
+            check_fits(content.size, config.size, self.min_side, self.limits.max_size)  # now, not in the job
             style_name, style = await run_in_threadpool(self._image, body.get("style"), "style")
             job = Job(content, style, config, (content_name, style_name))
             position = self.queue.submit(job)

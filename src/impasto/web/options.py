@@ -15,7 +15,7 @@ from typing import Any
 
 from ..checks import figure
 from ..color import PRESERVE_COLOR
-from ..config import INITS, MAX_SEED, MAX_SIZE, StyleConfig, default
+from ..config import INITS, MAX_SEED, MAX_SIZE, MIN_SIZE, StyleConfig, default
 from ..errors import ImpastoError
 from ..pyramid import schedule
 
@@ -53,8 +53,8 @@ class Limits:
             flag = "--" + name.replace("_", "-")
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ImpastoError(f"{flag} must be a positive finite number, got {value}")
-        if not 16 <= self.max_size <= MAX_SIZE:
-            raise ImpastoError(f"--max-size must be from 16 to {MAX_SIZE}, got {self.max_size}")
+        if not MIN_SIZE <= self.max_size <= MAX_SIZE:
+            raise ImpastoError(f"--max-size must be from {MIN_SIZE} to {MAX_SIZE}, got {self.max_size}")
         if self.max_style_scale < 0.05:
             raise ImpastoError(f"--max-style-scale must be at least 0.05, got {self.max_style_scale}")
         return self
@@ -131,7 +131,7 @@ def _option(name: str, value: Any, limits: Limits) -> Any:
         return value
     number = _number(name, value, int if name in _INT else float)
     caps: dict[str, tuple[float, float]] = {
-        "size": (16, limits.max_size),
+        "size": (MIN_SIZE, limits.max_size),
         "scales": (1, limits.max_scales),
         "seed": (0, MAX_SEED),
         "style_scale": (0.05, limits.max_style_scale),

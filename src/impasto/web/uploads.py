@@ -23,7 +23,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ImpastoError
-from ..imageio import TooManyPixels, load_image
+from ..imageio import TooManyPixels, fit_size, load_image
 
 MB = 1024 * 1024
 
@@ -44,10 +44,18 @@ def too_large_message(name: str, size: int | None, limit: int) -> str:
     return f"{name}: file is too large{got}; the limit is {limit / MB:.3g} MB"
 
 
-def _decode_and_keep(source: Path, kept: Path, max_pixels: int, longest: int) -> tuple[int, int]:
-    """Decode (pixel cap checked first), shrink to `longest`, write as PNG; returns the original size."""
+def _decode_and_keep(source: Path, kept: Path, max_pixels: int, longest: int, min_side: int) -> tuple[int, int]:
+    """Decode (pixel cap checked first), shrink to `longest`, write as PNG; returns the original size.
+
+    An image too elongated for any job (at `longest`, the most a job resizes it to, its short side is under the
+    network's `min_side`) is refused here, not taken and failed in the job."""
     image = load_image(source, max_pixels=max_pixels)
     size = image.size
+    short = min(fit_size(size, longest))
+    if short < min_side:
+        raise ImpastoError(f"{source}: {size[0]}x{size[1]} is too elongated for this studio: at {longest} px, the "
+                           f"most it paints, its short side would be {short} px, under the {min_side} px the "
+                           "network needs")  # fmt: skip
     if max(size) > longest:
         image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
     image.save(kept, format="PNG", compress_level=1)
@@ -57,9 +65,11 @@ def _decode_and_keep(source: Path, kept: Path, max_pixels: int, longest: int) ->
 class UploadStore:
     """The last `keep` uploaded images, as PNG files in `workdir` keyed by a random id."""
 
-    def __init__(self, workdir: Path, limit_bytes: int, max_pixels: int, longest: int, keep: int = 16):
+    def __init__(
+        self, workdir: Path, limit_bytes: int, max_pixels: int, longest: int, keep: int = 16, min_side: int = 1
+    ):
         self.workdir, self.limit, self.keep = workdir, limit_bytes, keep
-        self.max_pixels, self.longest = max_pixels, longest
+        self.max_pixels, self.longest, self.min_side = max_pixels, longest, min_side
         self._files: OrderedDict[str, tuple[str, Path]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -80,7 +90,9 @@ class UploadStore:
                         raise TooLarge(too_large_message(name, None, self.limit))
                     handle.write(chunk)
             try:
-                size = await run_in_threadpool(_decode_and_keep, path, kept, self.max_pixels, self.longest)
+                size = await run_in_threadpool(
+                    _decode_and_keep, path, kept, self.max_pixels, self.longest, self.min_side
+                )
             except ImpastoError as exc:
                 kind = TooLarge if isinstance(exc, TooManyPixels) else ImpastoError
                 raise kind(str(exc).replace(str(path), name)) from None
