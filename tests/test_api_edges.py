@@ -162,6 +162,11 @@ FIELDS: dict[str, tuple[tuple[Any, str], tuple[Any, str], Any]] = {
         ("fp8", "unknown precision 'fp8'; choose from auto, bf16, fp32"),
         "fp32",
     ),
+    "conv": (
+        (3, "unknown conv 3 of type int; choose from auto, direct, winograd"),
+        ("fft", "unknown conv 'fft'; choose from auto, direct, winograd"),
+        "direct",
+    ),
     "weights": (
         (1, "weights must be a file path (str or pathlib.Path), got 1 of type int"),
         ("", "weights must be a file path (str or pathlib.Path), got ''"),

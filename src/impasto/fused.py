@@ -21,7 +21,7 @@ class FusedConvReLU:
 
     def __init__(self, conv: str):
         self.conv = conv
-        self._filters: dict[tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._filters: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
 
     def apply(self, name: str, layer: nn.Conv2d, x: torch.Tensor, stride: int) -> torch.Tensor:
         """Layer `name` (of `stride` pixels per position) on x: Winograd where asked, or for auto where it pays."""
@@ -30,15 +30,14 @@ class FusedConvReLU:
         )
         if not wanted:
             return conv_relu(x, layer)
-        filters, back = self._winograd_filters(name, layer)
-        return winograd.ConvReLU.apply(x, filters, back, layer.bias.float(), stride)  # type: ignore[union-attr]
+        filters = self._winograd_filters(name, layer)
+        return winograd.ConvReLU.apply(x, filters, layer.bias.float(), stride)  # type: ignore[union-attr]
 
-    def _winograd_filters(self, name: str, layer: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each layer's transformed filters, forward and backward, made once (float32, on the weights' device)."""
+    def _winograd_filters(self, name: str, layer: nn.Conv2d) -> torch.Tensor:
+        """Each layer's transformed filters (4x its weights, float32, on the weights' device), made once."""
         key = (name, layer.weight.dtype, layer.weight.device)
         if key not in self._filters:
-            weight = layer.weight.float()
-            self._filters[key] = (winograd.transform_filters(weight), winograd.gradient_filters(weight))
+            self._filters[key] = winograd.transform_filters(layer.weight.float())
         return self._filters[key]
 
 

@@ -65,11 +65,6 @@ def transform_filters(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, weight.shape[1], weight.shape[0]).to(weight.dtype).contiguous()
 
 
-def gradient_filters(weight: torch.Tensor) -> torch.Tensor:
-    """The transformed filters of the input gradient: the filters flipped in space, in and out swapped."""
-    return transform_filters(weight.flip(2, 3).transpose(0, 1))
-
-
 def _input_1d(d: Views, out: Views, tmp: torch.Tensor) -> None:
     """out = B^T d along one axis, for six views d of equal shape; tmp holds two scratch views' room."""
     d0, d1, d2, d3, d4, d5 = d
@@ -166,23 +161,38 @@ def pays(in_channels: int, out_channels: int, dtype: torch.dtype) -> bool:
 MIN_CHANNELS = 128
 
 
+def input_gradient(grad: torch.Tensor, filters: torch.Tensor, phase: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """The gradient to x of conv3x3(x, filters, phase=phase), given the gradient to its (pre-ReLU) output.
+
+    That is a convolution with the filters flipped in space and in and out swapped. Flipping the image
+    instead (a correlation of the reversed image with the same filters is the reversed correlation with the
+    flipped ones) needs no second set of transformed filters (they took 4x the network's weights), only
+    the same ones transposed, a view. The phase is mirrored too, so the tiles still fall on the whole
+    picture's grid.
+    """
+    h, w = grad.shape[-2:]
+    mirrored = ((-(h + phase[0])) % TILE, (-(w + phase[1])) % TILE)
+    flipped = grad.flip(2, 3).contiguous(memory_format=torch.channels_last)
+    return conv3x3(flipped, filters.transpose(1, 2), None, relu=False, phase=mirrored).flip(2, 3)
+
+
 class ConvReLU(torch.autograd.Function):
     """relu(conv3x3(x)) by Winograd, and its gradient to x alone (the filters are frozen).
 
-    The input gradient is the ReLU's mask, then a 3x3 convolution with `gradient_filters`. It computes in
-    float32 whatever the network's dtype (its transforms' coefficients, up to 8, would lose a bf16's bits).
+    It computes in float32 whatever the network's dtype (its transforms' coefficients, up to 8, would lose a
+    bf16's bits).
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, filters: torch.Tensor, back: torch.Tensor, bias: torch.Tensor, stride: int):  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor, stride: int):  # type: ignore[override]
         ctx.phase = phase(stride)
         y = conv3x3(x.float(), filters, bias, relu=True, phase=ctx.phase).to(x.dtype)
-        ctx.save_for_backward(y, back)
+        ctx.save_for_backward(y, filters)
         return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        y, back = ctx.saved_tensors
+        y, filters = ctx.saved_tensors
         masked = torch.ops.aten.threshold_backward(grad, y, 0).float()
-        dx = conv3x3(masked.contiguous(memory_format=torch.channels_last), back, None, relu=False, phase=ctx.phase)
-        return dx.to(grad.dtype), None, None, None, None
+        dx = input_gradient(masked.contiguous(memory_format=torch.channels_last), filters, ctx.phase)
+        return dx.to(grad.dtype).contiguous(memory_format=torch.channels_last), None, None, None

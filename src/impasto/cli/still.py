@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import ImpastoError
 from ..writing import atomic_write, check_writable, output_format, refuse_input_as_output, save_image
 from .common import Signals, format_duration
-from .options import build_parser, config_from_args
+from .options import build_parser, check_runtime, config_from_args
 
 
 def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, list[Any]]:
@@ -89,6 +89,7 @@ def stylize_main(argv: Sequence[str]) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_runtime(args, parser)
     if not args.output:
         parser.error("give the output file with -o OUT")
     content, styles = _inputs(args, parser)
