@@ -189,6 +189,12 @@ def _bad_inputs(tmp_path: Path, clip: Path) -> dict[str, tuple[list[str], str]]:
         "output is a folder": ([str(clip), "-o", str(taken)], "is a directory"),
         "unknown output type": ([str(clip), "-o", str(tmp_path / "out.avi")], "unknown video type .avi"),
         "zero frames": ([str(clip), "--frames", "0"], "--frames must be a positive count"),
+        "start inf": ([str(clip), "--start", "inf"], "--start must be finite (a non-negative number of seconds)"),
+        "duration inf": ([str(clip), "--duration", "inf"], "--duration must be finite (a positive number of seconds)"),
+        "temporal weight inf": (
+            [str(clip), "--temporal-weight", "inf"],
+            "temporal weight must be finite (a non-negative number), got inf",
+        ),
     }
 
 

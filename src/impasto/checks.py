@@ -74,11 +74,11 @@ def number(name: str, value: Any, low: float = 0.0, high: float = math.inf, what
                 if (low, high) == (0.0, math.inf)
                 else f"a number from {figure(low)} to {figure(high)}"
             )
-        raise ImpastoError(f"{label(name)} must be {_finite(value, what)}, {got(value, not _is_real(value))}")
+        raise ImpastoError(f"{label(name)} must be {finite(value, what)}, {got(value, not _is_real(value))}")
     return _plain(value)
 
 
-def _finite(value: Any, what: str) -> str:
+def finite(value: Any, what: str) -> str:
     """What a number must be, said for an infinite one too: inf is not "not non-negative", it is not finite."""
     return f"finite ({what})" if _is_real(value) and math.isinf(value) else what
 
@@ -145,6 +145,6 @@ def layer_weights(name: str, value: Any) -> dict[str, float]:
                            f"{got(value)}")  # fmt: skip
     for layer, weight in value.items():
         if not _is_real(weight) or not math.isfinite(weight) or weight < 0:
-            what = _finite(weight, "non-negative")
+            what = finite(weight, "non-negative")
             raise ImpastoError(f"weight of layer {layer} must be {what}, {got(weight, not _is_real(weight))}")
     return {layer: _plain(weight) for layer, weight in value.items()}

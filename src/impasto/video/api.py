@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from .. import __version__
+from ..checks import finite
 from ..config import StyleConfig, configure
 from ..errors import ImpastoError
 from ..guided import prepare
@@ -70,7 +71,8 @@ def expected_frames(clip: Clip, window: Window) -> int:
 
 def _check_options(temporal_weight: float, frame_iterations: int) -> None:
     if not math.isfinite(temporal_weight) or temporal_weight < 0:
-        raise ImpastoError(f"temporal weight must be a non-negative number, got {temporal_weight}")
+        what = finite(temporal_weight, "a non-negative number")
+        raise ImpastoError(f"temporal weight must be {what}, got {temporal_weight}")
     if isinstance(frame_iterations, bool) or not isinstance(frame_iterations, int) or frame_iterations < 1:
         raise ImpastoError(f"frame iterations must be a positive count, got {frame_iterations}")
 

@@ -19,6 +19,7 @@ from typing import Any
 import av
 from PIL import Image, UnidentifiedImageError
 
+from ..checks import finite
 from ..errors import ImpastoError
 from ..imageio import check_input_file, check_pixels
 from .upright import shown_size, transpose_of, upright
@@ -39,9 +40,11 @@ class Window:
 
     def validate(self) -> Window:
         if not math.isfinite(self.start) or self.start < 0:
-            raise ImpastoError(f"--start must be a non-negative number of seconds, got {self.start}")
+            what = finite(self.start, "a non-negative number of seconds")
+            raise ImpastoError(f"--start must be {what}, got {self.start}")
         if self.duration is not None and (not math.isfinite(self.duration) or self.duration <= 0):
-            raise ImpastoError(f"--duration must be a positive number of seconds, got {self.duration}")
+            what = finite(self.duration, "a positive number of seconds")
+            raise ImpastoError(f"--duration must be {what}, got {self.duration}")
         if self.frames is not None and self.frames <= 0:
             raise ImpastoError(f"--frames must be a positive count, got {self.frames}")
         if self.fps is not None and (not math.isfinite(self.fps) or not 0 < self.fps <= 240):
