@@ -2,7 +2,7 @@
 
 The real network and schedule plan the run; the objective is replaced by one whose loss keeps
 falling (no early stop) and which moves a fake clock on by a cost law per evaluation: the one
-measured on this kind of CPU (seconds = fixed + per-pixel), and a GPU-like one that is nearly all
+measured on this kind of CPU (seconds = fixed + per-pixel) in bf16 and in fp32, and a GPU-like one that is nearly all
 fixed cost, where seconds per pixel at the coarse scales would overstate the fine ones many times.
 While only the coarsest scale is measured the clock can only scale by pixels (right on a CPU); on
 the GPU-like law that overstates the first second of the run, and from the second scale on (before
@@ -22,9 +22,10 @@ from impasto.eta import RunClock
 
 stylize_module = importlib.import_module("impasto.stylize")  # the module, not impasto.stylize the function
 
-# (fixed s, s per pixel) per evaluation; CPU: 0.023 s at 128x96, 0.235 s at 512x384 (2 cores, bf16)
-LAWS = {"cpu": (0.011, 1.14e-6), "gpu-like": (0.03, 2e-8)}
-QUARTERS = {"cpu": (0.25, 0.5, 0.75), "gpu-like": (0.5, 0.75)}
+# (fixed s, s per pixel) per evaluation, measured on 2-core EPYCs. bf16: 0.023 s at 128x96, 0.235 s at
+# 512x384 (AVX-512). fp32 (issue 38, on the AVX2 path with Winograd): 0.09-0.11 s, 0.27 s at 256x192, 1.02 s.
+LAWS = {"cpu bf16": (0.011, 1.14e-6), "cpu fp32": (0.02, 5.1e-6), "gpu-like": (0.03, 2e-8)}
+QUARTERS = {"cpu bf16": (0.25, 0.5, 0.75), "cpu fp32": (0.25, 0.5, 0.75), "gpu-like": (0.5, 0.75)}
 SETUP_EVALUATIONS = 1.5  # building a scale's targets costs about this many of its evaluations
 
 
