@@ -81,13 +81,29 @@ def test_tiles_and_the_whole_picture_agree_with_winograd() -> None:
     assert (parts["relu4_2"] - full["relu4_2"]).abs().max() <= 1e-5 * full["relu4_2"].abs().max()
 
 
-def test_auto_takes_winograd_by_channels_in_float32_only() -> None:
+@pytest.fixture
+def avx2_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a CPU without AVX-512, whatever this one has (the capability ATEN_CPU_CAPABILITY=avx2 gives)."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+
+
+def test_auto_takes_winograd_by_channels_in_float32_only(avx2_cpu: None) -> None:
     assert winograd.pays(64, 128, torch.float32) and winograd.pays(512, 512, torch.float32)
     assert not winograd.pays(64, 64, torch.float32)  # conv1_2: direct is faster (docs/speed.md)
     assert not winograd.pays(512, 512, torch.bfloat16)
 
 
-def test_auto_runs_winograd_where_it_pays_and_direct_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_keeps_direct_where_the_cpu_has_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With AVX-512 oneDNN's direct float32 convolution beat Winograd end to end (docs/speed.md)."""
+    for capability in ("AVX512", "AVX512_VNNI"):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
+        assert not winograd.pays(512, 512, torch.float32)
+        net = VGGFeatures(load_weights(), ["relu3_1"], conv="auto").to(memory_format=torch.channels_last)
+        monkeypatch.setattr(winograd, "conv3x3", lambda *a, **k: pytest.fail("auto ran Winograd on AVX-512"))
+        net(torch.rand(1, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+
+
+def test_auto_runs_winograd_where_it_pays_and_direct_elsewhere(monkeypatch: pytest.MonkeyPatch, avx2_cpu: None) -> None:
     net = VGGFeatures(load_weights(), ["relu3_1"], conv="auto").to(memory_format=torch.channels_last)
     used: list[int] = []
     real = winograd.conv3x3

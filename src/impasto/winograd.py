@@ -153,9 +153,16 @@ def conv3x3(
 def pays(in_channels: int, out_channels: int, dtype: torch.dtype) -> bool:
     """Where `auto` takes Winograd over oneDNN's direct convolution (docs/speed.md, per layer).
 
-    By channels alone, not by image size, so a tile and the whole picture run the same arithmetic.
+    By channels alone, not by image size, so a tile and the whole picture run the same arithmetic; and only
+    on a CPU without AVX-512, where oneDNN's direct float32 kernels run at half the width (with AVX-512 the
+    default 512 px run took 1.06-1.18x the time with Winograd).
     """
-    return dtype == torch.float32 and out_channels >= MIN_CHANNELS
+    return dtype == torch.float32 and out_channels >= MIN_CHANNELS and not direct_has_avx512()
+
+
+def direct_has_avx512() -> bool:
+    """Whether this CPU runs the direct kernels with AVX-512 (ATen's choice, which ATEN_CPU_CAPABILITY caps)."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 MIN_CHANNELS = 128
