@@ -7,6 +7,7 @@ it; the L-BFGS history fills one pair per accepted step, so the peak climbs unti
 ask for at least history + 2 evaluations to see a full run's peak.
 
     python benchmarks/memory_probe.py [--size 4096] [--max-memory 7.5] [--evaluations 10] [--history 20] [--no-split]
+        [--precision fp32] [--conv direct]
 
 Without --max-memory the default budgets (memory.budgets: a sixth of the memory free now for the
 whole picture or split tiles, a third for tiles through the whole network, half for a picture that
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=10)
     parser.add_argument("--history", type=int, default=20, help="L-BFGS pairs asked for (the budget may cut them)")
     parser.add_argument("--no-split", action="store_true", help="the whole network in tiles (the peer of a split plan)")
+    parser.add_argument("--precision", default="auto", help="fp32, bf16 or auto")
+    parser.add_argument("--conv", default="auto", help="direct, winograd or auto (Winograd's buffers and filters)")
     parser.add_argument("--examples", type=Path, default=ROOT.parent / "shared" / "examples")
     args = parser.parse_args()
     content, style = args.examples / "tubingen.jpg", args.examples / "starry_night.jpg"
@@ -81,7 +84,8 @@ def main() -> None:
 
     result = impasto.run(
         content, style, size=args.size, scales=1, iterations=[args.evaluations], tolerance=0,
-        lbfgs_history=args.history, callback=report, max_memory=args.max_memory,
+        lbfgs_history=args.history, callback=report, max_memory=args.max_memory, precision=args.precision,
+        conv=args.conv,
     )  # fmt: skip
     peak = max(peak, sampler.take())
     sampler.running = False

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from conftest import _gradient_photo, _stripes
 
-from impasto import winograd
+from impasto import memory, winograd
 from impasto.builder import Measure
 from impasto.config import StyleConfig
 from impasto.errors import ImpastoError
@@ -122,3 +122,16 @@ def test_an_unknown_algorithm_is_one_line() -> None:
         StyleConfig(conv="fft")
     with pytest.raises(ImpastoError, match="unknown convolution 'fft'; use auto, direct, winograd"):
         VGGFeatures(load_weights(), ["relu1_1"], conv="fft")
+
+
+@pytest.mark.parametrize("conv", ["winograd", "auto", "direct"])
+def test_the_memory_plan_counts_the_filters_winograd_keeps(conv: str, avx2_cpu: None) -> None:
+    """The bytes the plan adds are those the network's filter cache holds once every layer has run."""
+    net = VGGFeatures(load_weights(), ["relu3_1"], conv=conv).to(memory_format=torch.channels_last)
+    net(torch.rand(1, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+    held = sum(t.numel() * t.element_size() for t in net._fused._filters.values())
+    assert net.winograd_filter_bytes() == held
+    assert (held > 0) == (conv != "direct")
+    base = memory.plan((256, 192), torch.float32, 8 * memory.GIB, history=20, margin=64, align=16)
+    more = memory.plan((256, 192), torch.float32, 8 * memory.GIB, history=20, margin=64, align=16, network_bytes=held)
+    assert more.estimate - base.estimate == held

@@ -25,13 +25,19 @@ class FusedConvReLU:
 
     def apply(self, name: str, layer: nn.Conv2d, x: torch.Tensor, stride: int) -> torch.Tensor:
         """Layer `name` (of `stride` pixels per position) on x: Winograd where asked, or for auto where it pays."""
-        wanted = self.conv == "winograd" or (
-            self.conv == "auto" and winograd.pays(layer.in_channels, layer.out_channels, layer.weight.dtype)
-        )
-        if not wanted:
+        if not self.takes_winograd(layer):
             return conv_relu(x, layer)
         filters = self._winograd_filters(name, layer)
         return winograd.ConvReLU.apply(x, filters, layer.bias.float(), stride)  # type: ignore[union-attr]
+
+    def takes_winograd(self, layer: nn.Conv2d) -> bool:
+        return self.conv == "winograd" or (
+            self.conv == "auto" and winograd.pays(layer.in_channels, layer.out_channels, layer.weight.dtype)
+        )
+
+    def filter_bytes(self, layers: list[nn.Conv2d]) -> int:
+        """What the transformed filters of those of `layers` that run Winograd take, once all are made."""
+        return sum(winograd.FILTER_GROWTH * layer.weight.numel() * 4 for layer in layers if self.takes_winograd(layer))
 
     def _winograd_filters(self, name: str, layer: nn.Conv2d) -> torch.Tensor:
         """Each layer's transformed filters (4x its weights, float32, on the weights' device), made once."""

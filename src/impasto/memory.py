@@ -9,7 +9,9 @@ docs/speed.md "Large pictures"):
   STATE_BYTES per pixel of the picture, tiled or not (measured at 4096x3072 in 12 tiles: 91);
 * L-BFGS history: two images per remembered pair, HISTORY_BYTES per pixel and pair (float32,
   or bf16 once the budget is tight);
-* a fixed BASE_BYTES (the interpreter, torch, the weights);
+* a fixed BASE_BYTES (the interpreter, torch, the weights), and the Winograd layers' transformed filters
+  (4x their weights in float32: 0.09 GiB to relu5_1). Winograd's transient buffers (the transformed
+  tiles of one layer while it runs) stay within the float32 activations' bytes as measured (docs/speed.md);
 * for a whole picture, WHOLE_SLACK on its activations: the heap's fragmentation.
 
 Within the budget nothing changes. Over it, the history is stored in bf16 and shrinks (to no
@@ -167,14 +169,16 @@ def plan(
     tile_size: int | None = None,
     splits: Mapping[str, int] | None = None,
     cheap_only: bool = False,
+    network_bytes: float = 0.0,
 ) -> MemoryPlan:
     """Tiles and history for a width x height picture within `budget` bytes (see the module docstring).
     `margin`: the halo of tiles through the whole network; `splits`: the halo of each cut, shallowest first;
-    `cheap_only`: refuse (ImpastoError) rather than run the whole network in tiles."""
+    `cheap_only`: refuse (ImpastoError) rather than run the whole network in tiles; `network_bytes`: what the
+    network keeps beyond its weights (Winograd's transformed filters)."""
     width, height = size
     pixels = width * height
     per_pixel = activation_bytes(dtype)
-    fixed = BASE_BYTES + STATE_BYTES * pixels
+    fixed = BASE_BYTES + network_bytes + STATE_BYTES * pixels
     cuts = [(cut, halo, deep_bytes(cut, dtype, pixels)) for cut, halo in (splits or {}).items() if cut in DEEP_SHARE]
     if tile_size is not None:  # the user's choice: only the history (and the split) is sized by the budget
         tile = tile_size if max(width, height) > tile_size else None

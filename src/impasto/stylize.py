@@ -234,7 +234,12 @@ def _memory_plans(
     budgets = memory.budgets(cfg.max_memory, runtime.device)
     splits = {cut: halo(vgg, cut) for cut in vgg.split_points()}
     options = dict(
-        history=cfg.lbfgs_history, margin=halo(vgg), align=vgg.min_side, tile_size=cfg.tile_size, splits=splits
+        history=cfg.lbfgs_history,
+        margin=halo(vgg),
+        align=vgg.min_side,
+        tile_size=cfg.tile_size,
+        splits=splits,
+        network_bytes=vgg.winograd_filter_bytes() if runtime.device.type == "cpu" else 0,
     )
     return [memory.plan_within(budgets, size, runtime.dtype, **options) for size in sizes]
 

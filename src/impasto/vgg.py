@@ -268,6 +268,12 @@ class VGGFeatures(nn.Module):
         relu = bool(following) and following[0].startswith("relu")
         return name.startswith("conv") and name not in self.layers and name != until and relu
 
+    def winograd_filter_bytes(self) -> int:
+        """Bytes of the transformed Winograd filters this network keeps on a CPU (memory.plan counts them):
+        the fused layers', conv1_1 running alone (`_first_conv`)."""
+        convs = [self.net[name] for name in self.names[1:] if name.startswith("conv")]
+        return self._fused.filter_bytes(convs)  # type: ignore[arg-type]
+
     def split_points(self) -> list[str]:
         """Where the network may be split for tiles (tiles.py): after each pooling but the last layers'."""
         return [name for name in self.names[:-1] if name.startswith("pool")]

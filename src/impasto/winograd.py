@@ -23,6 +23,7 @@ import torch.nn.functional as F
 _BIAS_POINT = 1 * 6 + 1
 Views = Sequence[torch.Tensor] | torch.Tensor  # six (or four) views of equal shape, or a tensor of them
 TILE = 4  # output pixels per tile side; each tile reads TILE + 2 input pixels per side
+FILTER_GROWTH = 4  # a transformed 3x3 filter has 36 values (float32) for the weight's 9
 
 # Filter transform G (6x3) of F(4x4, 3x3); the input transform B^T and output transform A^T are written
 # out as adds in _input_1d and _output_1d below (their rows have two to five non-zero entries).
