@@ -173,7 +173,8 @@ def _states(action: argparse.Action, cell: str) -> bool:
     if value is argparse.SUPPRESS:  # --help, --version: no default to state
         return cell == ""
     if action.dest == "iterations":  # None: the schedule, stated as the default run's counts
-        return value is None and cell == f"{default_counts(default('size'), default('min_size'))} at {default('size')} px"
+        size = default("size")
+        return value is None and cell == f"{default_counts(size, default('min_size'))} at {size} px"
     typed = cell.strip("`")
     if cell.startswith("`") or re.fullmatch(r"[-+.\de]+", typed):
         try:
@@ -225,7 +226,8 @@ def test_the_table_states_the_rules_and_names_the_code_uses() -> None:
     assert named and refused and "sSTEP" not in save
     assert all(snapshot_path(out, int(step)).name == name for name, step, out in named)
     assert all(snapshot_path(out, int(step)).name == name for name, out, step in refused)
-    layout = re.search(r"the last one up to (\d+) px: ([\d and,]+) px in an? ([\d, or]+) px run", _row("--layout-weight"))
+    layout = re.search(r"the last one up to (\d+) px: ([\d and,]+) px in an? ([\d, or]+) px run",
+                       _row("--layout-weight"))  # fmt: skip
     assert layout is not None and int(layout[1]) == PICTURE_SIZE
     for size in map(int, re.findall(r"\d+", layout[3])):
         sizes = scale_sizes(size, default("min_size"))

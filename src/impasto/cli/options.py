@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from .. import __version__, memory, pyramid
 from ..config import (
@@ -53,7 +52,7 @@ def _int_list(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not counts:
-        raise argparse.ArgumentTypeError(f"give at least one count per scale, e.g. {_AT_512}")
+        raise argparse.ArgumentTypeError(f"give at least one count per scale, e.g. {_DEFAULT_COUNTS}")
     return counts
 
 
@@ -67,7 +66,7 @@ def _seed(text: str) -> int:
     return seed
 
 
-_AT_512 = pyramid.default_counts(default("size"), default("min_size"))  # the default run's iterations
+_DEFAULT_COUNTS = pyramid.default_counts(default("size"), default("min_size"))  # the default run's iterations
 
 
 def snapshot_path(output: str, step: int) -> Path:
@@ -118,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_list,
         default=default("iterations"),
         help="objective evaluations per scale (L-BFGS line-search trials count), coarse to fine, the last "
-        f"repeating (default: {pyramid.rule()}: {_AT_512} at {default('size')} px)",
+        f"repeating (default: {pyramid.rule()}: {_DEFAULT_COUNTS} at {default('size')} px)",
     )
     g = p.add_argument_group("objective")
     g.add_argument(
-        "--content-weight", type=float, default=default("content_weight"), help="how closely the photo's content is kept"
+        "--content-weight", type=float, default=default("content_weight"), help="how closely the photo is kept"
     )
     g.add_argument(
         "--layout-weight",
@@ -192,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--window", type=int, default=default("window"), help="iterations --tolerance looks back over")
     g.add_argument("--seed", type=_seed, default=default("seed"), help="random seed (same seed, same result)")
     g.add_argument(
-        "--device", choices=DEVICES, default=default("device"), help="where to paint; auto takes a GPU where there is one"
+        "--device", choices=DEVICES, default=default("device"), help="where to paint; auto: a GPU where there is one"
     )
     g.add_argument(
         "--precision",
