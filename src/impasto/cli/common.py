@@ -40,7 +40,8 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text, value = action.help or "", action.default
-        if not action.option_strings or value is None or value is False or value is argparse.SUPPRESS:
+        nothing = value is None or value is False or value is argparse.SUPPRESS or value in ([], ())
+        if not action.option_strings or nothing:
             return action.help
         if "default" in text or action.help is argparse.SUPPRESS:
             return action.help
