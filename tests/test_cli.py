@@ -59,3 +59,29 @@ def test_demo_runs_on_bundled_images(tmp_path):
     proc = impasto("--demo", "-o", out, *FAST_ARGS)
     assert proc.returncode == 0, proc.stderr
     assert Image.open(out).size == (64, 43)
+
+
+@pytest.mark.parametrize("command", ["still", "video", "serve", "batch"])
+def test_help_states_each_default_as_it_is_typed(command):
+    """Issue 40 item 6: --help printed "(default: None)" after hand-written defaults, Python dicts such as
+    {'relu4_2': 1.0}, and nothing at all for options without a help text."""
+    import argparse
+
+    from impasto.cli import batch, options, serve, video
+    from impasto.cli.common import as_typed
+
+    builders = {"still": options.build_parser, "video": video.build_video_parser}
+    parser = {**builders, "serve": serve.build_parser, "batch": batch.build_parser}[command]()
+    text = " ".join(parser.format_help().split())
+    assert "None" not in text and "{'" not in text and "['" not in text and "True" not in text
+    for action in parser._actions:
+        shown = action.option_strings and action.help is not argparse.SUPPRESS
+        if not shown or action.default in (None, argparse.SUPPRESS, []) or action.default is False:
+            continue
+        if "default" in (action.help or ""):  # stated in words, once
+            assert " ".join(action.help.split()) in text and f"{action.help} (default:" not in text
+            continue
+        typed = as_typed(action.default)
+        assert f"(default: {typed})" in text, action.option_strings
+        if action.type is not None and not isinstance(action.default, bool):
+            assert action.type(typed) == action.default  # the text, given back to the flag, is the default

@@ -47,6 +47,8 @@ The README's row, the ComfyUI tooltip and every example in the docs state values
 the studio's slider spans it. Outside it is allowed, but the old raw scale (2e3) dissolves the picture."""
 MAX_SEED = 2**63 - 1  # torch's generator takes 64 bits; a non-negative int64 is plenty
 POOLINGS = ("max", "avg")
+TILE_MULTIPLE = 16
+"""--tile-size's step: tiles must hold whole cells of the deepest pooling grid a run can use (relu5_1's)."""
 MAX_WEIGHT = 1e30
 """Largest effective weight (weight x layer weight): float32 tops out near 3.4e38."""
 
@@ -94,7 +96,7 @@ class StyleConfig:
     None: on the CPU a sixth of the free RAM for plans that cost little time (whole, or split tiles),
     a third for tiles through the whole network; half of a GPU's (memory.budgets)."""
     tile_size: int | None = None
-    """Tiles of this many pixels (a multiple of 16) at every scale larger than it; None: by max_memory."""
+    """Tiles of this many pixels (a multiple of TILE_MULTIPLE) at every scale larger than it; None: by max_memory."""
     init: str = "content"
     """'content' (start from the photo: keeps its structure), 'noise' (the classic), or an image path."""
     upsample: str = "detail"
@@ -150,8 +152,8 @@ class StyleConfig:
         self._validate_magnitudes()
         if self.iterations is not None and not any(self.iterations):
             raise ImpastoError("iterations are all 0: nothing would be painted")
-        if self.tile_size is not None and self.tile_size % 16:
-            raise ImpastoError(f"tile size must be a multiple of 16 px, got {self.tile_size}")
+        if self.tile_size is not None and self.tile_size % TILE_MULTIPLE:
+            raise ImpastoError(f"tile size must be a multiple of {TILE_MULTIPLE} px, got {self.tile_size}")
         if self.style_blend is not None and sum(self.style_blend) <= 0:
             raise ImpastoError("style blend weights must not all be zero")
         return self

@@ -134,6 +134,21 @@ def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
     return [*frugal, Budget(share * free), Budget(max(share, STRETCH_SHARE) * free)]
 
 
+def _share(fraction: float) -> str:
+    words = {2: "half", 3: "a third", 4: "a quarter", 6: "a sixth"}
+    whole = round(1 / fraction)
+    return words[whole] if whole in words and math.isclose(fraction, 1 / whole) else f"{fraction:.2g}"
+
+
+def rule() -> str:
+    """The automatic budget of `budgets` in words, from the shares above: what help texts and the README state."""
+    return (
+        f"{_share(FRUGAL_SHARE['cpu'])} of the free RAM for the whole picture or split tiles, "
+        f"{_share(DEFAULT_SHARE['cpu'])} for tiles through the whole network, {_share(STRETCH_SHARE)} for a "
+        f"picture that cannot fit {_share(DEFAULT_SHARE['cpu'])}; {_share(DEFAULT_SHARE['cuda'])} of a GPU's"
+    )
+
+
 def activation_bytes(dtype: torch.dtype) -> int:
     """The model's activation bytes per pixel through the whole network, for the network's dtype."""
     return ACTIVATION_BYTES.get(dtype, ACTIVATION_BYTES[torch.float32])

@@ -70,3 +70,18 @@ def schedule(size: int, min_size: int, scales: int | None, iterations: Sequence[
     else:
         its = [int(iterations[min(i, len(iterations) - 1)]) for i in range(len(sizes))]
     return [Scale(s, n) for s, n in zip(sizes, its)]
+
+
+def rule() -> str:
+    """The automatic iterations in words, from the constants above: what help texts and the README state."""
+    return (
+        f"{COARSEST_ITERATIONS} at the coarsest scale, {BETWEEN_ITERATIONS} at each one between, "
+        f"{PICTURE_ITERATIONS} at the last if it is at most {PICTURE_SIZE} px; the first scale above "
+        f"{PICTURE_SIZE} px takes {max(ABOVE_MIN, PICTURE_ITERATIONS // 2)}, each after it half the one before "
+        f"(at least {ABOVE_MIN})"
+    )
+
+
+def default_counts(size: int, min_size: int) -> str:
+    """The automatic iterations of a run of `size` px, as --iterations takes them (e.g. '40,30,60')."""
+    return ",".join(str(scale.iterations) for scale in schedule(size, min_size, None, None))

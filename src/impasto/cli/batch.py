@@ -18,7 +18,7 @@ from ..batch.options import parse_grid, parse_settings
 from ..batch.plan import Task
 from ..batch.runner import ENGINES, Report, Writes
 from ..stylize import Callback, Progress
-from .common import OneLineParser, Signals
+from .common import DefaultsFormatter, OneLineParser, Signals
 
 EXIT_FAILED = 1  # a stop by a signal exits 128 + its number (Signals.exit_code): 130 for Ctrl-C
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="impasto batch",
         description="Paint every CONTENT in every STYLE for every combination of --grid values (or the rows of "
         "a manifest) into a folder. Reruns skip what is done. Details: README and docs/cluster.md.",
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("-c", "--content", nargs="+", action="extend", default=[], metavar="PATH",
                    help="content images: files, folders or quoted globs ('photos/*.jpg')")  # fmt: skip
@@ -46,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: one job at a time, all cores; ray: a Ray cluster (impasto[cluster])")  # fmt: skip
     g.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: a private local one)")
     g.add_argument("--cpus-per-job", type=int, help="CPUs per Ray worker (default: all of the smallest node's)")
-    g.add_argument("--gpus-per-job", type=float, default=0, help="GPUs per Ray worker (default 0)")
+    g.add_argument("--gpus-per-job", type=float, default=0, help="GPUs per Ray worker")
     g.add_argument("--workers", type=int, help="number of Ray workers (default: as many as the cluster fits)")
-    g.add_argument("--retries", type=int, default=3, help="retries of a job whose Ray worker died (default 3)")
+    g.add_argument("--retries", type=int, default=3, help="retries of a job whose Ray worker died")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
     return p
 

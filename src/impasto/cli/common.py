@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 EXIT_ERROR = 1
@@ -21,6 +21,31 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def as_typed(value: Any) -> str:
+    """A default as one types it on the command line: {'relu4_2': 1.0} is relu4_2, [40, 30] is 40,30."""
+    if isinstance(value, Mapping):
+        return ",".join(name if weight == 1 else f"{name}:{weight:g}" for name, weight in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(as_typed, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help with each option's default as it is typed; none where there is no value to state (None,
+    a flag that is off) or where the help states the default in words (it says "default")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text, value = action.help or "", action.default
+        nothing = value is None or value is False or value is argparse.SUPPRESS or value in ([], ())
+        if not action.option_strings or nothing:
+            return action.help
+        if "default" in text or action.help is argparse.SUPPRESS:
+            return action.help
+        return f"{text} (default: {as_typed(value).replace('%', '%%')})".lstrip()
 
 
 def format_duration(seconds: float) -> str:

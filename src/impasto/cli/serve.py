@@ -16,7 +16,7 @@ from ..errors import ImpastoError
 from ..runtime import tune_cpu
 from ..web.guard import LOOPBACK_NAMES, allowed_hosts
 from ..web.options import Limits
-from .common import OneLineParser
+from .common import DefaultsFormatter, OneLineParser
 
 log = logging.getLogger("impasto.web")
 
@@ -25,13 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="impasto serve",
         description="Start the impasto web studio: upload two images, watch the painting, download it.",
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1: this computer only; 0.0.0.0 shares it with your network)",
+        help="address to bind: 127.0.0.1 this computer only, 0.0.0.0 shares the studio with your network",
     )
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--port", type=int, default=8000, help="port")
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -41,14 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         "repeatable. Other names are refused, so that no other web page can reach the studio",
     )
     parser.add_argument("--open", action="store_true", help="open the studio in a web browser")
-    parser.add_argument("--queue", type=int, default=4, help="most jobs waiting at once (default 4)")
+    parser.add_argument("--queue", type=int, default=4, help="most jobs waiting at once")
     limits = parser.add_argument_group("limits of one request (shown on the page)")
     for field in fields(Limits):
         limits.add_argument(
             "--" + field.name.replace("_", "-"),
             type=type(field.default),
             default=field.default,
-            help=f"{field.metadata['help']} (default {field.default})",
+            help=field.metadata["help"],
         )
     return parser
 

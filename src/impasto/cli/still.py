@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import ImpastoError
 from ..writing import atomic_write, check_writable, output_format, refuse_input_as_output, save_image
 from .common import Signals, format_duration
-from .options import build_parser, check_runtime, config_from_args
+from .options import build_parser, check_runtime, config_from_args, snapshot_path
 
 
 def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Any, list[Any]]:
@@ -123,12 +123,6 @@ def _input_paths(args: argparse.Namespace) -> list[str]:
     listed = [*args.images, args.init, args.coarse_style, args.weights]
     listed += [*(args.content_masks or []), *(args.style_masks or [])]
     return [path for path in listed if isinstance(path, str)]
-
-
-def snapshot_path(output: str, step: int) -> Path:
-    """--save-every's file of step `step`: OUT_s00040.png beside OUT.png."""
-    out = Path(output)
-    return out.with_name(f"{out.stem}_s{step:05d}{out.suffix}")
 
 
 def _snapshots_there(output: str, every: int) -> list[Path]:
