@@ -24,7 +24,8 @@ from PIL import Image
 pytest.importorskip("starlette", reason="the web extra (starlette) is not installed")
 from starlette.testclient import TestClient  # noqa: E402
 
-from impasto.web.app import MAX_JSON_BYTES, create_app  # noqa: E402
+from impasto.web.app import create_app  # noqa: E402
+from impasto.web.transport import MAX_JSON_BYTES  # noqa: E402
 
 BASE_URL = "http://127.0.0.1:8000"
 EVIL = "http://evil.example"
