@@ -96,6 +96,12 @@ def page(browser: sync_api.Browser, viewport: dict[str, int]) -> Iterator[sync_a
     assert not errors, errors
 
 
+def _open(page: sync_api.Page, url: str) -> None:
+    """Load the page and wait until it is ready for input (its script clears aria-busy once set up)."""
+    page.goto(url)
+    sync_api.expect(page.locator("body")).not_to_have_attribute("aria-busy", "true")
+
+
 def _picture(path: Path, seed: int, size: tuple[int, int] = (96, 72)) -> Path:
     y, x = np.mgrid[0 : size[1], 0 : size[0]]
     rng = np.random.default_rng(seed)
@@ -107,7 +113,7 @@ def _picture(path: Path, seed: int, size: tuple[int, int] = (96, 72)) -> Path:
 def test_upload_paint_watch_and_download(
     page: sync_api.Page, server_url: str, runner: SteppedRunner, tmp_path: Path
 ) -> None:
-    page.goto(server_url)
+    _open(page, server_url)
     page.set_input_files("#pick-content input[type=file]", str(_picture(tmp_path / "content.png", 1)))
     page.set_input_files("#pick-style input[type=file]", str(_picture(tmp_path / "style.png", 2)))
     sync_api.expect(page.locator("#pick-content .name")).to_have_text("content.png (96×72)")
@@ -149,7 +155,7 @@ def test_upload_paint_watch_and_download(
 def test_bad_upload_shows_the_loaders_message(page: sync_api.Page, server_url: str, tmp_path: Path) -> None:
     fake = tmp_path / "holiday.jpg"
     fake.write_text("this is text, not a photo\n")
-    page.goto(server_url)
+    _open(page, server_url)
     page.set_input_files("#pick-content input[type=file]", str(fake))
     sync_api.expect(page.locator("#pick-content .message")).to_have_text("holiday.jpg: not an image Pillow can read")
 
@@ -199,9 +205,9 @@ def _on_screen(page: sync_api.Page, selector: str) -> bool:
 
 def _choose(page: sync_api.Page, tmp_path: Path, content: str, style: str, style_size: tuple[int, int] = (96, 72)):
     page.set_input_files("#pick-content input[type=file]", str(_picture(tmp_path / content, 3)))
-    sync_api.expect(page.locator("#pick-content .name")).to_contain_text("(96×72)")
+    sync_api.expect(page.locator("#pick-content .name")).to_have_text(f"{content[:80]} (96×72)")
     page.set_input_files("#pick-style input[type=file]", str(_picture(tmp_path / style, 4, style_size)))
-    sync_api.expect(page.locator("#pick-style .name")).to_contain_text(f"({style_size[0]}×{style_size[1]})")
+    sync_api.expect(page.locator("#pick-style .name")).to_have_text(f"{style} ({style_size[0]}×{style_size[1]})")
 
 
 def _small_job(page: sync_api.Page, size: int = 96) -> None:
@@ -228,7 +234,7 @@ def test_long_file_names_stay_inside_their_panels(
     page: sync_api.Page, server_url: str, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
     """Item 7: a 120-character name widened its picker out of the panel, and the phone's page to 788 px."""
-    page.goto(server_url)
+    _open(page, server_url)
     _choose(page, tmp_path, LONG_NAME, "starry_night.jpg", (1024, 640))
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     panel = _box(page, ".panel.setup")
@@ -251,7 +257,7 @@ def test_an_upload_error_is_shown_by_its_picker(page: sync_api.Page, server_url:
     """Item 8: the error sat under Paint, half off a phone's first screen."""
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a picture\n")
-    page.goto(server_url)
+    _open(page, server_url)
     page.set_input_files("#pick-style input[type=file]", str(fake))
     message = page.locator("#pick-style .message")
     sync_api.expect(message).to_have_text("notes.jpg: not an image Pillow can read")
@@ -265,7 +271,7 @@ def test_paint_shows_the_preview_and_a_curve_under_its_caption(
     page: sync_api.Page, server_url: str, runner: SteppedRunner, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
     """Item 8: on a phone Paint left the preview below the screen; the caption was drawn over the curve."""
-    page.goto(server_url)
+    _open(page, server_url)
     _choose(page, tmp_path, "street.png", "waves.png")
     _small_job(page)
     page.evaluate("document.querySelector('#start').scrollIntoView({block: 'end'})")  # as a thumb would
@@ -288,9 +294,11 @@ def test_the_strip_shows_no_broken_image_for_a_job_without_one(
     page: sync_api.Page, server_url: str, runner: SteppedRunner
 ) -> None:
     """Item 8: a failed job's thumbnail was the broken-image icon under its alt text."""
-    page.goto(server_url)
+    _open(page, server_url)
     runner.fail_with = "the network could not be built (a test's failure)"
-    page.click("#start")  # whatever the pickers hold
+    for kind in ("content", "style"):  # the last job's images, or the samples on a server with no jobs
+        sync_api.expect(page.locator(f"#pick-{kind} .drop img")).to_be_visible()
+    page.click("#start")
     sync_api.expect(page.locator("#status")).to_have_text("Failed: the network could not be built (a test's failure)")
     failed = page.locator("#strip figure.selected")
     sync_api.expect(failed.locator(".no-image")).to_have_text("no image")
@@ -304,7 +312,7 @@ def test_the_size_field_takes_any_size_and_says_the_limit(
     page: sync_api.Page, server_url: str, runner: SteppedRunner
 ) -> None:
     """Item 8: 100 was refused by the browser's step of 8; over the limit, only the browser's bubble spoke."""
-    page.goto(server_url)
+    _open(page, server_url)
     ranges = page.evaluate("fetch('/api/config').then(r => r.json())")["ranges"]["size"]
     size = page.locator("input[name=size]")
     assert (size.get_attribute("min"), size.get_attribute("max")) == tuple(str(n) for n in ranges)
@@ -332,10 +340,11 @@ def test_after_a_reload_the_pickers_show_what_the_strip_was_painted_from(
     page: sync_api.Page, server_url: str, runner: SteppedRunner, tmp_path: Path
 ) -> None:
     """Item 8: a reload kept the strip's results but put the samples back in the pickers."""
-    page.goto(server_url)
+    _open(page, server_url)
     _choose(page, tmp_path, "harbour.png", "waves.png")
     _paint(page, runner)
     page.reload()
+    sync_api.expect(page.locator("body")).not_to_have_attribute("aria-busy", "true")
     sync_api.expect(page.locator("#pick-content .name")).to_have_text("harbour.png (96×72)")
     sync_api.expect(page.locator("#pick-style .name")).to_have_text("waves.png (96×72)")
     page.wait_for_function("() => document.querySelector('#pick-content .drop img').naturalWidth > 0")
@@ -348,6 +357,7 @@ def test_after_a_reload_the_pickers_show_what_the_strip_was_painted_from(
         base64.b64encode((tmp_path / "harbour.png").read_bytes()).decode(),
     )
     page.reload()
+    sync_api.expect(page.locator("body")).not_to_have_attribute("aria-busy", "true")
     sync_api.expect(page.locator("#pick-content .name")).to_have_text("harbour.png")
     for kind, name in (("content", "harbour.png"), ("style", "waves.png")):
         sync_api.expect(page.locator(f"#pick-{kind} .message")).to_have_text(

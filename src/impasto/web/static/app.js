@@ -3,7 +3,7 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const state = { config: null, images: { content: null, style: null }, jobs: new Map(), order: [],
-                current: null, streams: new Map(), shown: new Map() };
+                current: null, streams: new Map(), shown: new Map(), picked: new Set() };
 const FINISHED = ["done", "cancelled", "failed"];
 
 async function api(path, options = {}) {
@@ -50,6 +50,7 @@ function setImage(kind, ref, name, dims, src) {
 
 async function upload(kind, file) {
   say("", kind);
+  state.picked.add(kind);
   const limit = state.config.max_upload_bytes;
   if (file.size > limit) {
     say(`${file.name}: file is too large (${(file.size / 1048576).toFixed(1)} MB); ` +
@@ -80,7 +81,7 @@ function setupPicker(kind) {
     const file = e.dataTransfer.files[0];
     if (file) upload(kind, file);
   });
-  $(".sample", box).addEventListener("click", () => { say("", kind); useSample(kind); });
+  $(".sample", box).addEventListener("click", () => { say("", kind); state.picked.add(kind); useSample(kind); });
 }
 
 // The bundled defaults are offered (and preselected where nothing is chosen) only where this install has them.
@@ -94,18 +95,17 @@ function useSample(kind) {
   setImage(kind, "sample", kind === "content" ? "Sample photo" : "Sample painting", "", `/api/samples/${kind}`);
 }
 
-// After a reload: the pickers show what the last job was painted from, as the strip does.
+// After a reload: the pickers show what the last job was painted from, as the strip does (unless the
+// user has picked meanwhile).
 async function restorePickers(job) {
   for (const kind of ["content", "style"]) {
     const ref = job[kind], name = job[`${kind}_name`];
-    if (ref === "sample") { useSample(kind); continue; }
-    try {
-      const info = await api(`/api/uploads/${encodeURIComponent(ref)}`);
-      setImage(kind, info.id, info.name, `${info.width}×${info.height}`, `/api/uploads/${info.id}/image`);
-    } catch (err) {
-      setImage(kind, null, name, "", null);
-      say(`${name}: ${err.message}`, kind);
-    }
+    if (ref === "sample") { if (!state.picked.has(kind)) useSample(kind); continue; }
+    let info = null, problem = "";
+    try { info = await api(`/api/uploads/${encodeURIComponent(ref)}`); } catch (err) { problem = err.message; }
+    if (state.picked.has(kind)) continue;
+    if (info) setImage(kind, info.id, info.name, `${info.width}×${info.height}`, `/api/uploads/${info.id}/image`);
+    else { setImage(kind, null, name, "", null); say(`${name}: ${problem}`, kind); }
   }
 }
 
@@ -340,4 +340,4 @@ async function main() {
   offerSample("style");
 }
 
-main();
+main().finally(() => document.body.removeAttribute("aria-busy"));  // the page is ready for input
