@@ -168,10 +168,16 @@ LONG_NAME = ("the_whole_family_at_grandmothers_on_the_first_day_of_the_summer_ho
 Box = dict[str, float]
 
 
-def _box(page: sync_api.Page, selector: str) -> Box:
-    box = page.locator(selector).bounding_box()
-    assert box is not None, f"{selector} is not shown"
-    return box
+def _boxes(page: sync_api.Page, *selectors: str) -> list[Box]:
+    """The elements' boxes, measured at one moment (the page may be scrolling)."""
+    boxes = page.evaluate(
+        "sels => sels.map(s => { const el = document.querySelector(s); if (!el || !el.offsetParent) return null;"
+        " const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; })",
+        list(selectors),
+    )
+    missing = [sel for sel, box in zip(selectors, boxes) if box is None]
+    assert not missing, f"not shown: {missing}"
+    return boxes
 
 
 def _inside(inner: Box, outer: Box) -> bool:
@@ -237,19 +243,18 @@ def test_long_file_names_stay_inside_their_panels(
     _open(page, server_url)
     _choose(page, tmp_path, LONG_NAME, "starry_night.jpg", (1024, 640))
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    panel = _box(page, ".panel.setup")
     for kind in ("content", "style"):
-        picker = _box(page, f"#pick-{kind}")
+        panel, picker, name, dims = _boxes(
+            page, ".panel.setup", f"#pick-{kind}", f"#pick-{kind} .name", f"#pick-{kind} .name .dims"
+        )
         assert _inside(picker, panel), (kind, picker, panel)
-        assert _inside(_box(page, f"#pick-{kind} .name"), picker)
-        assert _inside(_box(page, f"#pick-{kind} .name .dims"), picker)  # the pixel size is never cut off
-    name = page.locator("#pick-content .name .file")
-    assert name.evaluate("el => el.scrollWidth > el.clientWidth")  # the name is ellipsized, not hidden
+        assert _inside(name, picker) and _inside(dims, picker)  # the pixel size is never cut off
+    shown = page.locator("#pick-content .name .file")
+    assert shown.evaluate("el => el.scrollWidth > el.clientWidth")  # the name is ellipsized, not hidden
     assert page.get_attribute("#pick-content .name", "title") == f"{LONG_NAME[:80]} (96×72)"
     for selector in ("#start", "input[name=size]", "select[name=quality]"):
-        assert _inside(_box(page, selector), panel), selector
-        box = _box(page, selector)
-        assert box["x"] + box["width"] <= viewport["width"], selector
+        panel, box = _boxes(page, ".panel.setup", selector)
+        assert _inside(box, panel) and box["x"] + box["width"] <= viewport["width"], selector
 
 
 @BOTH_WIDTHS
@@ -261,7 +266,7 @@ def test_an_upload_error_is_shown_by_its_picker(page: sync_api.Page, server_url:
     page.set_input_files("#pick-style input[type=file]", str(fake))
     message = page.locator("#pick-style .message")
     sync_api.expect(message).to_have_text("notes.jpg: not an image Pillow can read")
-    assert _inside(_box(page, "#pick-style .message"), _box(page, "#pick-style"))
+    assert _inside(*_boxes(page, "#pick-style .message", "#pick-style"))
     assert _on_screen(page, "#pick-style .message")
     assert page.locator("#message").text_content() == ""
 
@@ -284,10 +289,12 @@ def test_paint_shows_the_preview_and_a_curve_under_its_caption(
     )
     if viewport is DESKTOP:
         assert page.evaluate("window.scrollY") == scrolled  # the preview was in view: nothing moves
+    # The new job is in the strip's view (it was redrawn scrolled back to its start at every step).
+    assert _inside(*_boxes(page, "#strip figure.selected", "#strip"))
     caption = page.locator("#curve-caption")
     sync_api.expect(caption).to_have_text(f"Loss (log scale): 1.00 → {1 / STEPS:.3}")
-    assert not _overlap(_box(page, "#curve-caption"), _box(page, "#curve"))
-    assert _inside(_box(page, "#curve-caption"), _box(page, ".panel.canvas"))
+    caption_box, curve, panel = _boxes(page, "#curve-caption", "#curve", ".panel.canvas")
+    assert not _overlap(caption_box, curve) and _inside(caption_box, panel)
 
 
 def test_the_strip_shows_no_broken_image_for_a_job_without_one(
@@ -331,7 +338,7 @@ def test_the_size_field_takes_any_size_and_says_the_limit(
     sync_api.expect(message).to_have_text(
         f"Size must be a whole number of pixels from {ranges[0]} to {ranges[1]} in this studio, got {ranges[1] + 1}"
     )
-    field, said = _box(page, "input[name=size]"), _box(page, '.message[data-for="size"]')
+    field, said = _boxes(page, "input[name=size]", '.message[data-for="size"]')
     assert 0 <= said["y"] - (field["y"] + field["height"]) <= 20  # right under the field
     assert page.locator("#strip figure").count() == jobs + 1  # nothing was sent
 

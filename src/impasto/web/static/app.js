@@ -178,6 +178,7 @@ async function start() {
     state.current = job.id;
     update(await api(`/api/jobs/${job.id}`));  // show the new job at once, not the last one's stats
     watch(job.id);
+    showInStrip(job.id);
     showPreview();
   } catch (err) {
     say(err.message);
@@ -288,8 +289,9 @@ function thumbnail(job, label) {
   return img;
 }
 
+// The strip is drawn afresh on every update: where it was scrolled to is kept.
 function renderStrip() {
-  const strip = $("#strip");
+  const strip = $("#strip"), scrolled = strip.scrollLeft;
   strip.textContent = "";
   state.order.forEach((id, index) => {
     const job = state.jobs.get(id), fig = document.createElement("figure");
@@ -306,6 +308,16 @@ function renderStrip() {
     strip.append(fig);
   });
   if (!state.order.length) strip.innerHTML = '<p class="empty">Results will gather here to compare.</p>';
+  strip.scrollLeft = scrolled;
+}
+
+// Scroll the strip (only the strip, sideways) so that the job's figure is in it, as the newest one may not be.
+function showInStrip(id) {
+  const strip = $("#strip"), fig = strip.querySelector(`figure[data-id="${id}"]`);
+  if (!fig) return;
+  const box = fig.getBoundingClientRect(), view = strip.getBoundingClientRect();
+  if (box.right > view.right) strip.scrollLeft += box.right - view.right;
+  else if (box.left < view.left) strip.scrollLeft -= view.left - box.left;
 }
 
 $("#cancel").addEventListener("click", async () => {
@@ -333,7 +345,7 @@ async function main() {
   }
   if (jobs.length) {
     const last = jobs[jobs.length - 1];
-    state.current = last.id; renderCurrent();
+    state.current = last.id; renderCurrent(); showInStrip(last.id);
     await restorePickers(last);
   }
   offerSample("content");
