@@ -3,7 +3,7 @@
 Endpoints (JSON unless said otherwise; errors, unknown routes and wrong methods included, are
 {"error": "<one line>"}, see transport.py):
   GET  /                         the page (static/, no build step, no CDN)
-  GET  /api/config               defaults, choices, limits
+  GET  /api/config               defaults, choices, limits, each numeric option's range
   GET  /api/samples/{kind}       the bundled content or style image (JPEG thumbnail)
   POST /api/uploads?name=F       raw image bytes (Content-Type image/* or application/octet-stream)
                                  -> {id, name, width, height}
