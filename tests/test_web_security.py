@@ -141,6 +141,20 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         403,
         "other web sites",
     ),
+    "cross-site read of an upload's thumbnail": (
+        "GET",
+        "/api/uploads/{image}/image",
+        {"headers": {"Sec-Fetch-Site": "cross-site"}},
+        403,
+        "other web sites",
+    ),
+    "cross-origin read of an upload's name": (
+        "GET",
+        "/api/uploads/{image}",
+        {"headers": {"Origin": EVIL}},
+        403,
+        "other web pages",
+    ),
     "opaque origin (sandboxed frame, file://)": (
         "POST",
         "/api/jobs/{job}/cancel",
@@ -306,6 +320,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     ),
     # -- the rest --------------------------------------------------------------------------------
     "unknown job": ("GET", "/api/jobs/nope/result", {}, 404, "no such job"),
+    "unknown upload": ("GET", "/api/uploads/nope/image", {}, 404, "no longer on the server"),
     # -- what the router answers itself: the same {"error": ...} shape (issue 22 item 14) --------------
     "wrong method": ("GET", "/api/uploads", {}, 405, "GET is not allowed on /api/uploads; use POST"),
     "wrong method on /api/jobs": (
