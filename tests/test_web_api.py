@@ -23,6 +23,7 @@ from web_fakes import SteppedRunner  # noqa: E402
 
 from impasto.cli.serve import build_parser as _parser  # noqa: E402
 from impasto.config import default  # noqa: E402
+from impasto.errors import ImpastoError  # noqa: E402
 from impasto.web.app import create_app  # noqa: E402
 from impasto.web.options import Limits, parse_options  # noqa: E402
 
@@ -311,3 +312,34 @@ def test_serve_binds_loopback_unless_told() -> None:
     assert (args.host, args.port, args.open) == ("127.0.0.1", 8000, False)
     args = _parser().parse_args(["--host", "0.0.0.0", "--port", "9000", "--open"])
     assert (args.host, args.port, args.open) == ("0.0.0.0", 9000, True)
+
+
+def test_a_reloaded_page_can_show_the_images_a_job_came_from(client: TestClient) -> None:
+    """Issue 40 item 8: a job names what the page chose, and the server still answers for those uploads."""
+    posted = post_image(client, png_bytes(9, (90, 40)), "harbour.png").json()
+    job = start(client, LONG, posted["id"], "sample")
+    state = client.get(f"/api/jobs/{job['id']}").json()
+    client.post(f"/api/jobs/{job['id']}/cancel")
+    assert (state["content"], state["style"]) == (posted["id"], "sample")
+    assert client.get(f"/api/uploads/{posted['id']}").json() == posted
+    thumbnail = client.get(f"/api/uploads/{posted['id']}/image")
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumbnail.content)).size == (90, 40)
+    for path in ("/api/uploads/nope", "/api/uploads/nope/image"):
+        response = client.get(path)
+        assert response.status_code == 404 and "no longer on the server" in response.json()["error"]
+
+
+def test_the_ranges_served_to_the_page_are_the_ones_checked(make_client: Callable[..., TestClient]) -> None:
+    limits = Limits(max_size=640, max_iterations=300)
+    ranges = make_client(limits=limits).get("/api/config").json()["ranges"]
+    assert ranges["size"] == [16, 640] and ranges["iterations"] == [1, 300]
+    for name in ("size", "scales", "seed"):
+        low, high = ranges[name]
+        parse_options({name: low}, limits=limits), parse_options({name: high}, limits=limits)
+        for wrong in (low - 1, high + 1):
+            with pytest.raises(ImpastoError, match=f"from {low} to {high} in this studio"):
+                parse_options({name: wrong}, limits=limits)
+    parse_options({"iterations": [300]}, limits=limits)
+    with pytest.raises(ImpastoError, match="from 1 to 300 in this studio"):
+        parse_options({"iterations": [301]}, limits=limits)

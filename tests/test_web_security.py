@@ -24,7 +24,8 @@ from PIL import Image
 pytest.importorskip("starlette", reason="the web extra (starlette) is not installed")
 from starlette.testclient import TestClient  # noqa: E402
 
-from impasto.web.app import MAX_JSON_BYTES, create_app  # noqa: E402
+from impasto.web.app import create_app  # noqa: E402
+from impasto.web.transport import MAX_JSON_BYTES  # noqa: E402
 
 BASE_URL = "http://127.0.0.1:8000"
 EVIL = "http://evil.example"
@@ -139,6 +140,20 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
         {"headers": {"Sec-Fetch-Site": "cross-site"}},
         403,
         "other web sites",
+    ),
+    "cross-site read of an upload's thumbnail": (
+        "GET",
+        "/api/uploads/{image}/image",
+        {"headers": {"Sec-Fetch-Site": "cross-site"}},
+        403,
+        "other web sites",
+    ),
+    "cross-origin read of an upload's name": (
+        "GET",
+        "/api/uploads/{image}",
+        {"headers": {"Origin": EVIL}},
+        403,
+        "other web pages",
     ),
     "opaque origin (sandboxed frame, file://)": (
         "POST",
@@ -305,6 +320,7 @@ CASES: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     ),
     # -- the rest --------------------------------------------------------------------------------
     "unknown job": ("GET", "/api/jobs/nope/result", {}, 404, "no such job"),
+    "unknown upload": ("GET", "/api/uploads/nope/image", {}, 404, "no longer on the server"),
     # -- what the router answers itself: the same {"error": ...} shape (issue 22 item 14) --------------
     "wrong method": ("GET", "/api/uploads", {}, 405, "GET is not allowed on /api/uploads; use POST"),
     "wrong method on /api/jobs": (

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from impasto.errors import ImpastoError
 from impasto.imageio import fit_size, pil_to_tensor, tensor_to_pil
 from impasto.stylize import Progress, Result
 
@@ -25,6 +26,7 @@ class SteppedRunner:
         self.steps, self.timeout = steps, timeout
         self._go = threading.Semaphore(0)
         self.calls = 0
+        self.fail_with: str | None = None  # the next call raises ImpastoError with this message, as a real run can
 
     def release(self) -> None:
         """Let the runner go on past the step it last reported."""
@@ -32,6 +34,9 @@ class SteppedRunner:
 
     def __call__(self, content: Image.Image, style: Any, *, config: Any, callback: Any) -> Result:
         self.calls += 1
+        if self.fail_with is not None:
+            message, self.fail_with = self.fail_with, None
+            raise ImpastoError(message)
         start = time.perf_counter()
         size = fit_size(content.size, config.size)
         a = pil_to_tensor(content.resize(size))

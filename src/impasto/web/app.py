@@ -3,10 +3,12 @@
 Endpoints (JSON unless said otherwise; errors, unknown routes and wrong methods included, are
 {"error": "<one line>"}, see transport.py):
   GET  /                         the page (static/, no build step, no CDN)
-  GET  /api/config               defaults, choices, limits
+  GET  /api/config               defaults, choices, limits, each numeric option's range
   GET  /api/samples/{kind}       the bundled content or style image (JPEG thumbnail)
   POST /api/uploads?name=F       raw image bytes (Content-Type image/* or application/octet-stream)
                                  -> {id, name, width, height}
+  GET  /api/uploads/{id}         the same answer again (a reloaded page shows the last job's images)
+  GET  /api/uploads/{id}/image   its JPEG thumbnail
   POST /api/jobs                 {content, style, options, quality} (application/json, at most
                                  64 KiB) -> 202 {id, position}
   GET  /api/jobs                 every job of this session, oldest first
@@ -50,27 +52,18 @@ from ..stylize import check_fits, run
 from .guard import LOOPBACK_NAMES, Guard
 from .jobs import Job, JobQueue, QueueFull, Runner
 from .options import Limits, page_config, parse_options
-from .transport import EXCEPTION_HANDLERS, BodyDeadline
+from .transport import EXCEPTION_HANDLERS, BadRequest, BodyDeadline, json_body, media_type
 from .transport import error_response as _error
 from .uploads import MB, TooLarge, UploadStore, display_name
 
 STATIC = Path(__file__).parent / "static"
 SAMPLE = "sample"
 EVENT_INTERVAL = 0.25  # seconds between checks of a job for its event stream
-MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes; nothing in it needs more
 UPLOAD_TYPES = ("application/octet-stream", "image/")  # not a type an HTML form can send
 
 
-class NoSuchJob(Exception):
-    """The job id is unknown (never created, forgotten, or the server restarted)."""
-
-
-class BadRequest(ImpastoError):
-    """The request itself is wrong (type, size, syntax), with the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+class NoSuchThing(Exception):
+    """The job or upload id is unknown (never made, forgotten, or the server restarted): 404."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -79,31 +72,6 @@ def _sample(kind: str) -> tuple[str, Image.Image]:
     if kind == "content":
         return samples.CONTENT_NAME, samples.default_content()
     return "sample painting", samples.default_style()
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def _json_body(request: Request) -> Any:
-    """The body as JSON: application/json, at most MAX_JSON_BYTES, nesting within Python's limits."""
-    if _media_type(request) != "application/json":
-        raise BadRequest("the request body must be JSON sent as Content-Type: application/json", 415)
-    too_large = BadRequest(f"the request body is over {MAX_JSON_BYTES // 1024} KiB", 413)
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_JSON_BYTES:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise too_large
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise BadRequest("the JSON is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the request body must be JSON") from None
 
 
 def content_disposition(disposition: str, filename: str) -> str:
@@ -134,7 +102,7 @@ class Studio:
     def _job(self, request: Request) -> Job:
         job = self.queue.get(request.path_params["job_id"])
         if job is None:
-            raise NoSuchJob("no such job (the server may have been restarted)")
+            raise NoSuchThing("no such job (the server may have been restarted)")
         return job
 
     def _state(self, job: Job, losses_from: int = 0) -> dict[str, Any]:
@@ -155,7 +123,7 @@ class Studio:
 
     async def upload(self, request: Request) -> JSONResponse:
         name = display_name(request.query_params.get("name"))
-        if not _media_type(request).startswith(UPLOAD_TYPES):
+        if not media_type(request).startswith(UPLOAD_TYPES):
             return _error("send the image's bytes as Content-Type: application/octet-stream (or image/*)", 415)
         length = request.headers.get("content-length")
         try:
@@ -168,6 +136,21 @@ class Studio:
             return _error(str(exc), 415)
         return JSONResponse({"id": image_id, "name": name, "width": width, "height": height})
 
+    def _upload(self, request: Request) -> tuple[str, str, tuple[int, int]]:
+        image_id = request.path_params["image_id"]
+        try:
+            return (image_id, *self.uploads.info(image_id))
+        except ImpastoError as exc:
+            raise NoSuchThing(str(exc)) from None
+
+    async def upload_info(self, request: Request) -> JSONResponse:
+        image_id, name, (width, height) = self._upload(request)
+        return JSONResponse({"id": image_id, "name": name, "width": width, "height": height})
+
+    async def upload_image(self, request: Request) -> Response:
+        _, image = await run_in_threadpool(self.uploads.get, self._upload(request)[0])
+        return Response(_jpeg(image), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
     def _image(self, ref: Any, kind: str) -> tuple[str, Image.Image]:
         if ref == SAMPLE:
             return _sample(kind)
@@ -177,7 +160,7 @@ class Studio:
 
     async def start(self, request: Request) -> JSONResponse:
         try:
-            body = await _json_body(request)
+            body = await json_body(request)
         except BadRequest as exc:
             return _error(str(exc), exc.status)
         if not isinstance(body, dict) or not isinstance(body.get("options", {}), dict):
@@ -187,7 +170,7 @@ class Studio:
             content_name, content = await run_in_threadpool(self._image, body.get("content"), "content")
             check_fits(content.size, config.size, self.min_side, self.limits.max_size)  # now, not in the job
             style_name, style = await run_in_threadpool(self._image, body.get("style"), "style")
-            job = Job(content, style, config, (content_name, style_name))
+            job = Job(content, style, config, (content_name, style_name), (body["content"], body["style"]))
             position = self.queue.submit(job)
         except QueueFull as exc:
             return _error(str(exc), 429)
@@ -293,6 +276,8 @@ def create_app(
         Route("/api/config", studio.config),
         Route("/api/samples/{kind}", studio.sample),
         Route("/api/uploads", studio.upload, methods=["POST"]),
+        Route("/api/uploads/{image_id}", studio.upload_info),
+        Route("/api/uploads/{image_id}/image", studio.upload_image),
         Route("/api/jobs", studio.jobs, methods=["GET", "POST"]),
         Route("/api/jobs/{job_id}", studio.job),
         Route("/api/jobs/{job_id}/events", studio.events),
@@ -304,7 +289,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={**EXCEPTION_HANDLERS, NoSuchJob: _not_found},
+        exception_handlers={**EXCEPTION_HANDLERS, NoSuchThing: _not_found},
         middleware=[Middleware(Guard, hosts=frozenset(hosts)), Middleware(BodyDeadline, seconds=limits.body_timeout)],
     )
     app.state.studio = studio

@@ -47,6 +47,7 @@ class Job:
     style: Image.Image | None
     config: StyleConfig
     names: tuple[str, str]  # content and style names, for display and metadata
+    refs: tuple[str, str] = ("", "")  # what the page chose (upload ids or "sample"), so a reload can show them again
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     created: float = field(default_factory=time.time)
     status: str = QUEUED
@@ -77,6 +78,8 @@ class Job:
             "created": self.created,
             "content_name": self.names[0],
             "style_name": self.names[1],
+            "content": self.refs[0],
+            "style": self.refs[1],
             "options": {
                 "size": cfg.size,
                 "style_weight": cfg.style_weight,

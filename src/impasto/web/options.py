@@ -65,14 +65,26 @@ class Limits:
         return math.ceil(self.max_size * max(1.0, self.max_style_scale))
 
 
+def ranges(limits: Limits) -> dict[str, tuple[float, float]]:
+    """The lowest and highest value of each numeric option this studio takes: checked here, served to the page."""
+    return {
+        "size": (MIN_SIZE, limits.max_size),
+        "scales": (1, limits.max_scales),
+        "iterations": (1, limits.max_iterations),
+        "seed": (0, MAX_SEED),
+        "style_scale": (0.05, limits.max_style_scale),
+    }
+
+
 def page_config(limits: Limits) -> dict[str, Any]:
-    """What the page needs to draw its form: defaults, choices, presets and limits."""
+    """What the page needs to draw its form: defaults, choices, presets, limits and each option's range."""
     return {
         "defaults": {name: default(name) for name in WEB_OPTIONS},
         "inits": list(INITS),
         "preserve_color": list(PRESERVE_COLOR),
         "quality": list(QUALITY),
         "limits": asdict(limits),
+        "ranges": ranges(limits),
     }
 
 
@@ -113,7 +125,7 @@ def _iterations(value: Any, limits: Limits) -> list[int] | None:
         raise ImpastoError(f"iterations: at most {limits.max_scales} values (one per scale), got {len(items)}")
     counts = [_number("iterations", item, int) for item in items]
     for count in counts:
-        _in_range("iterations", count, 1, limits.max_iterations)
+        _in_range("iterations", count, *ranges(limits)["iterations"])
     return counts
 
 
@@ -130,12 +142,7 @@ def _option(name: str, value: Any, limits: Limits) -> Any:
             raise ImpastoError(f"unknown {label} {value!r}; choose from {', '.join(choices)}"[:200])
         return value
     number = _number(name, value, int if name in _INT else float)
-    caps: dict[str, tuple[float, float]] = {
-        "size": (MIN_SIZE, limits.max_size),
-        "scales": (1, limits.max_scales),
-        "seed": (0, MAX_SEED),
-        "style_scale": (0.05, limits.max_style_scale),
-    }
+    caps = ranges(limits)
     if name in caps:
         _in_range(name, number, *caps[name])
     return number

@@ -1,5 +1,5 @@
 """What the studio answers below its endpoints: the one error shape, unknown routes and wrong methods,
-a deadline on request bodies, and a client that leaves mid-body.
+bounded JSON bodies, a deadline on request bodies, and a client that leaves mid-body.
 
 Every error the studio sends is `error_response`: `{"error": "<one line>"}` with its status. A
 request body must arrive within `Limits.body_timeout` seconds of the request's start (a client
@@ -10,13 +10,17 @@ its body is complete is one line in the server's log, not a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ImpastoError
 
 log = logging.getLogger("impasto.web")
 
@@ -24,6 +28,42 @@ log = logging.getLogger("impasto.web")
 def error_response(message: str, status: int = 400, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The studio's one error shape: {"error": message}."""
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes; nothing in it needs more
+
+
+class BadRequest(ImpastoError):
+    """The request itself is wrong (type, size, syntax), with the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON: application/json, at most MAX_JSON_BYTES, nesting within Python's limits."""
+    if media_type(request) != "application/json":
+        raise BadRequest("the request body must be JSON sent as Content-Type: application/json", 415)
+    too_large = BadRequest(f"the request body is over {MAX_JSON_BYTES // 1024} KiB", 413)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise too_large
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadRequest("the JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the request body must be JSON") from None
 
 
 class BodyTimeout(Exception):

@@ -26,6 +26,7 @@ from ..errors import ImpastoError
 from ..imageio import TooManyPixels, fit_size, load_image
 
 MB = 1024 * 1024
+GONE = "that uploaded image is no longer on the server; please upload it again"
 
 
 class TooLarge(ImpastoError):
@@ -70,7 +71,7 @@ class UploadStore:
     ):
         self.workdir, self.limit, self.keep = workdir, limit_bytes, keep
         self.max_pixels, self.longest, self.min_side = max_pixels, longest, min_side
-        self._files: OrderedDict[str, tuple[str, Path]] = OrderedDict()
+        self._files: OrderedDict[str, tuple[str, Path, tuple[int, int]]] = OrderedDict()
         self._lock = threading.Lock()
 
     async def add(self, name: str, length: int | None, chunks: AsyncIterator[bytes]) -> tuple[str, tuple[int, int]]:
@@ -101,24 +102,32 @@ class UploadStore:
                 raise
         finally:
             path.unlink(missing_ok=True)
-        self._remember(image_id, name, kept)
+        self._remember(image_id, name, kept, size)
         return image_id, size
 
-    def _remember(self, image_id: str, name: str, kept: Path) -> None:
+    def _remember(self, image_id: str, name: str, kept: Path, size: tuple[int, int]) -> None:
         with self._lock:
-            self._files[image_id] = (name, kept)
+            self._files[image_id] = (name, kept, size)
             while len(self._files) > self.keep:
-                _, (_, old) = self._files.popitem(last=False)
+                _, (_, old, _) = self._files.popitem(last=False)
                 old.unlink(missing_ok=True)
+
+    def _entry(self, image_id: str) -> tuple[str, Path, tuple[int, int]]:
+        with self._lock:
+            if image_id not in self._files:
+                raise ImpastoError(GONE)
+            self._files.move_to_end(image_id)
+            return self._files[image_id]
+
+    def info(self, image_id: str) -> tuple[str, tuple[int, int]]:
+        """The upload's name and size as sent (what the page shows in its picker), or ImpastoError if it is gone."""
+        name, _, size = self._entry(image_id)
+        return name, size
 
     def get(self, image_id: str) -> tuple[str, Image.Image]:
         """The upload's name and image (read from its file), or ImpastoError if it is gone."""
-        with self._lock:
-            if image_id not in self._files:
-                raise ImpastoError("that uploaded image is no longer on the server; please upload it again")
-            self._files.move_to_end(image_id)
-            name, kept = self._files[image_id]
+        name, kept, _ = self._entry(image_id)
         try:
             return name, load_image(kept)
         except ImpastoError:  # evicted by another request meanwhile
-            raise ImpastoError("that uploaded image is no longer on the server; please upload it again") from None
+            raise ImpastoError(GONE) from None

@@ -3,7 +3,7 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const state = { config: null, images: { content: null, style: null }, jobs: new Map(), order: [],
-                current: null, streams: new Map(), shown: new Map() };
+                current: null, streams: new Map(), shown: new Map(), picked: new Set() };
 const FINISHED = ["done", "cancelled", "failed"];
 
 async function api(path, options = {}) {
@@ -13,7 +13,14 @@ async function api(path, options = {}) {
   return body;
 }
 
-function say(text) { $("#message").textContent = text || ""; }
+// A message goes beside what it is about: a picker ("content", "style"), a field ("size"), or Paint ("form").
+function say(text, where = "form") {
+  const el = $(`.message[data-for="${where}"]`);
+  el.textContent = text || "";
+  if (text) el.scrollIntoView({ block: "nearest" });
+}
+
+function hushAll() { for (const el of document.querySelectorAll(".message")) el.textContent = ""; }
 
 function fmtSeconds(s) {
   if (s == null || !isFinite(s)) return "–";
@@ -23,33 +30,42 @@ function fmtSeconds(s) {
 
 // ---- image pickers ------------------------------------------------------------------
 
-function setImage(kind, ref, name, src) {
+// The file name shrinks (ellipsis, the whole name as its tooltip); the pixel size beside it always shows.
+function showName(kind, name, dims = "") {
+  const box = $(`#pick-${kind}`);
+  $(".name .file", box).textContent = name;
+  $(".name .dims", box).textContent = dims && ` (${dims})`;
+  $(".name", box).title = dims ? `${name} (${dims})` : name;
+}
+
+// src null: the picker keeps the name but has no image (an upload the server has forgotten).
+function setImage(kind, ref, name, dims, src) {
   const box = $(`#pick-${kind}`), img = $(".drop img", box);
-  state.images[kind] = { ref, name };
-  img.src = src; img.hidden = false;
-  $(".hint", box).hidden = true;
-  $(".name", box).textContent = name;
-  $(".name", box).title = name;
+  state.images[kind] = { ref, name, dims };
+  if (src) img.src = src; else img.removeAttribute("src");
+  img.hidden = !src;
+  $(".hint", box).hidden = Boolean(src);
+  showName(kind, name, dims);
 }
 
 async function upload(kind, file) {
-  say("");
+  say("", kind);
+  state.picked.add(kind);
   const limit = state.config.max_upload_bytes;
   if (file.size > limit) {
     say(`${file.name}: file is too large (${(file.size / 1048576).toFixed(1)} MB); ` +
-        `the limit is ${limit / 1048576} MB`);
+        `the limit is ${limit / 1048576} MB`, kind);
     return;
   }
-  const box = $(`#pick-${kind}`);
-  $(".name", box).textContent = `Uploading ${file.name}…`;
+  showName(kind, `Uploading ${file.name}…`);
   try {
     const info = await api(`/api/uploads?name=${encodeURIComponent(file.name)}`, {
       method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" } });
-    setImage(kind, info.id, `${info.name} (${info.width}×${info.height})`, URL.createObjectURL(file));
+    setImage(kind, info.id, info.name, `${info.width}×${info.height}`, URL.createObjectURL(file));
   } catch (err) {
-    say(err.message);
+    say(err.message, kind);
     const previous = state.images[kind];
-    $(".name", box).textContent = previous ? previous.name : "No image chosen";
+    showName(kind, previous ? previous.name : "No image chosen", previous?.dims);
   }
 }
 
@@ -65,16 +81,32 @@ function setupPicker(kind) {
     const file = e.dataTransfer.files[0];
     if (file) upload(kind, file);
   });
-  const sample = $(".sample", box);
-  sample.addEventListener("click", () => useSample(kind));
-  // The bundled defaults are offered (and preselected) only where this install has them.
+  $(".sample", box).addEventListener("click", () => { say("", kind); state.picked.add(kind); useSample(kind); });
+}
+
+// The bundled defaults are offered (and preselected where nothing is chosen) only where this install has them.
+function offerSample(kind) {
   const probe = new Image();
-  probe.onload = () => { sample.hidden = false; if (!state.images[kind]) useSample(kind); };
+  probe.onload = () => { $(`#pick-${kind} .sample`).hidden = false; if (!state.images[kind]) useSample(kind); };
   probe.src = `/api/samples/${kind}`;
 }
 
 function useSample(kind) {
-  setImage(kind, "sample", kind === "content" ? "Sample photo" : "Sample painting", `/api/samples/${kind}`);
+  setImage(kind, "sample", kind === "content" ? "Sample photo" : "Sample painting", "", `/api/samples/${kind}`);
+}
+
+// After a reload: the pickers show what the last job was painted from, as the strip does (unless the
+// user has picked meanwhile).
+async function restorePickers(job) {
+  for (const kind of ["content", "style"]) {
+    const ref = job[kind], name = job[`${kind}_name`];
+    if (ref === "sample") { if (!state.picked.has(kind)) useSample(kind); continue; }
+    let info = null, problem = "";
+    try { info = await api(`/api/uploads/${encodeURIComponent(ref)}`); } catch (err) { problem = err.message; }
+    if (state.picked.has(kind)) continue;
+    if (info) setImage(kind, info.id, info.name, `${info.width}×${info.height}`, `/api/uploads/${info.id}/image`);
+    else { setImage(kind, null, name, "", null); say(`${name}: ${problem}`, kind); }
+  }
 }
 
 // ---- options ------------------------------------------------------------------------
@@ -84,6 +116,7 @@ const styleWeight = () => Number((10 ** Number($("#options").strength.value)).to
 
 function setupForm() {
   const form = $("#options"), d = state.config.defaults;
+  [form.size.min, form.size.max] = state.config.ranges.size;
   form.size.value = d.size;
   form.strength.value = Math.log10(d.style_weight).toFixed(2);
   form.init.value = d.init;
@@ -101,7 +134,6 @@ function setupForm() {
 // The server's limits for one painting (impasto serve --max-...), shown so nobody is surprised by a refusal.
 function showLimits(limits, uploadBytes) {
   const form = $("#options");
-  form.size.max = limits.max_size;
   form.iterations.placeholder = `e.g. 200, 100, 50 (each at most ${limits.max_iterations})`;
   $("#limits").textContent = `This studio paints up to ${limits.max_size} px, ` +
     `${limits.max_iterations} iterations per scale and ${limits.max_scales} scales; ` +
@@ -117,10 +149,26 @@ function readOptions() {
   return { options, quality };
 }
 
+// The size field's min and max are the server's range; the browser says whether the value is in it.
+function sizeProblem() {
+  const input = $("#options").size, [low, high] = state.config.ranges.size;
+  if (input.checkValidity()) return null;
+  return `Size must be a whole number of pixels from ${low} to ${high} in this studio, got ${input.value || "nothing"}`;
+}
+
+// On a phone the preview is below the form: bring it up once the painting starts.
+function showPreview() {
+  const box = $(".stage").getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) $(".canvas").scrollIntoView({ behavior: "smooth" });
+}
+
 async function start() {
-  say("");
+  hushAll();
   const { content, style } = state.images;
-  if (!content || !style) { say(`Choose a ${content ? "style" : "content"} image first.`); return; }
+  const missing = ["content", "style"].find((kind) => !state.images[kind]?.ref);
+  if (missing) { say(`Choose a ${missing} image first.`, missing); return; }
+  const problem = sizeProblem();
+  if (problem) { say(problem, "size"); $("#options").size.focus(); return; }
   const { options, quality } = readOptions();
   const button = $("#start");
   button.disabled = true;
@@ -130,6 +178,8 @@ async function start() {
     state.current = job.id;
     update(await api(`/api/jobs/${job.id}`));  // show the new job at once, not the last one's stats
     watch(job.id);
+    showInStrip(job.id);
+    showPreview();
   } catch (err) {
     say(err.message);
   } finally {
@@ -207,45 +257,67 @@ function renderCurrent() {
   }
 }
 
+// The canvas is drawn at its shown size (sharp on any screen); the caption is text below it, not on it.
 function drawCurve(losses) {
-  const canvas = $("#curve"), ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
+  const canvas = $("#curve"), ctx = canvas.getContext("2d"), scale = window.devicePixelRatio || 1;
+  canvas.width = Math.round(canvas.clientWidth * scale); canvas.height = Math.round(canvas.clientHeight * scale);
+  const w = canvas.width, h = canvas.height, pad = 6 * scale;
   const values = losses.filter((v) => v > 0 && isFinite(v)).map(Math.log10);
+  $("#curve-caption").textContent = values.length < 2 ? "" :
+    `Loss (log scale): ${(10 ** values[0]).toPrecision(3)} → ${(10 ** values[values.length - 1]).toPrecision(3)}`;
   if (values.length < 2) return;
   const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
-  ctx.strokeStyle = "#b4492d"; ctx.lineWidth = 2; ctx.beginPath();
+  ctx.strokeStyle = "#b4492d"; ctx.lineWidth = 2 * scale; ctx.beginPath();
   values.forEach((v, i) => {
-    const x = 6 + (i / (values.length - 1)) * (w - 12), y = 6 + (1 - (v - lo) / span) * (h - 12);
+    const x = pad + (i / (values.length - 1)) * (w - 2 * pad), y = pad + (1 - (v - lo) / span) * (h - 2 * pad);
     i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
   });
   ctx.stroke();
-  ctx.fillStyle = "#6f6a60"; ctx.font = "11px system-ui";
-  ctx.fillText(`loss (log) ${(10 ** hi).toPrecision(3)} → ${(10 ** values[values.length - 1]).toPrecision(3)}`, 8, 14);
 }
 
+// A job with no picture (waiting, failed, cancelled before it started) or one the server no longer has
+// shows a labelled box, not a broken image.
+function thumbnail(job, label) {
+  const url = imageUrl(job), empty = document.createElement("div");
+  empty.className = "no-image"; empty.setAttribute("role", "img");
+  empty.textContent = { queued: "waiting…", running: "preparing…" }[job.status] || "no image";
+  empty.setAttribute("aria-label", `${label}: ${empty.textContent}`);
+  if (!url) return empty;
+  const img = document.createElement("img");
+  img.alt = label; img.src = url;
+  img.addEventListener("error", () => img.replaceWith(empty));
+  return img;
+}
+
+// The strip is drawn afresh on every update: where it was scrolled to is kept.
 function renderStrip() {
-  const strip = $("#strip");
+  const strip = $("#strip"), scrolled = strip.scrollLeft;
   strip.textContent = "";
   state.order.forEach((id, index) => {
     const job = state.jobs.get(id), fig = document.createElement("figure");
     fig.dataset.id = id;
     fig.className = id === state.current ? "selected" : "";
-    const img = document.createElement("img");
-    const url = imageUrl(job);
-    if (url) img.src = url;
-    img.alt = `Result ${index + 1}`;
     const caption = document.createElement("figcaption");
     const badge = document.createElement("span");
     badge.className = "badge";
     badge.textContent = `#${index + 1} ${job.status}`;
     caption.append(badge, ` · ${job.options.size}px · ${job.content_name} × ${job.style_name}`);
     caption.title = caption.textContent;
-    fig.append(img, caption);
+    fig.append(thumbnail(job, `Result ${index + 1}`), caption);
     fig.addEventListener("click", () => { state.current = id; renderCurrent(); });
     strip.append(fig);
   });
   if (!state.order.length) strip.innerHTML = '<p class="empty">Results will gather here to compare.</p>';
+  strip.scrollLeft = scrolled;
+}
+
+// Scroll the strip (only the strip, sideways) so that the job's figure is in it, as the newest one may not be.
+function showInStrip(id) {
+  const strip = $("#strip"), fig = strip.querySelector(`figure[data-id="${id}"]`);
+  if (!fig) return;
+  const box = fig.getBoundingClientRect(), view = strip.getBoundingClientRect();
+  if (box.right > view.right) strip.scrollLeft += box.right - view.right;
+  else if (box.left < view.left) strip.scrollLeft -= view.left - box.left;
 }
 
 $("#cancel").addEventListener("click", async () => {
@@ -271,7 +343,13 @@ async function main() {
     update(job);
     if (!FINISHED.includes(job.status)) watch(job.id);
   }
-  if (jobs.length) { state.current = jobs[jobs.length - 1].id; renderCurrent(); }
+  if (jobs.length) {
+    const last = jobs[jobs.length - 1];
+    state.current = last.id; renderCurrent(); showInStrip(last.id);
+    await restorePickers(last);
+  }
+  offerSample("content");
+  offerSample("style");
 }
 
-main();
+main().finally(() => document.body.removeAttribute("aria-busy"));  // the page is ready for input
