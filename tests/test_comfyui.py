@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import comfy_fakes
 import numpy as np
 import pytest
 import torch
@@ -151,7 +152,10 @@ def test_print_size_paints_inches_times_dpi_in_tiles(
             "^style has a batch of 3; give 1, as there is one content image$",
         ),
         (dict(mask=torch.rand(1, 1, 64, 64)), r"mask must be a MASK of shape \[B, H, W\]"),
-        (dict(mask=torch.zeros(1, 64, 64)), "content mask 1 is empty"),
+        (
+            dict(mask=torch.ones(1, 64, 64), style_2=torch.rand(1, 32, 32, 3)),
+            "^mask of content image 1 is 1 everywhere, which leaves style_2 nowhere to go: disconnect style_2",
+        ),
         (dict(blend=1.5), "blend must be from 0 to 1"),
     ],
 )
@@ -203,35 +207,10 @@ def test_the_seed_range_declared_is_the_range_painting_takes() -> None:
             StyleConfig(seed=seed["max"] + 1).validate()
 
 
-class Interrupted(Exception):
-    """Stands in for comfy.model_management.InterruptProcessingException."""
-
-
 @pytest.fixture
 def comfy(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """A fake ComfyUI: comfy.utils.ProgressBar records its updates; Cancel is pressed after `cancel_after` checks."""
-    state = types.SimpleNamespace(bars=[], updates=[], checks=0, cancel_after=None)
-
-    class ProgressBar:
-        def __init__(self, total: int):
-            state.bars.append(total)
-
-        def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
-            state.updates.append((value, total, preview))
-
-    def throw_exception_if_processing_interrupted() -> None:
-        state.checks += 1
-        if state.cancel_after is not None and state.checks > state.cancel_after:
-            raise Interrupted
-
-    package = types.ModuleType("comfy")
-    utils = types.ModuleType("comfy.utils")
-    utils.ProgressBar = ProgressBar  # type: ignore[attr-defined]
-    management = types.ModuleType("comfy.model_management")
-    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted  # type: ignore[attr-defined]
-    for name, module in (("comfy", package), ("comfy.utils", utils), ("comfy.model_management", management)):
-        monkeypatch.setitem(sys.modules, name, module)
-    return state
+    """A fake ComfyUI: the progress bar records its updates; Cancel is pressed after `cancel_after` checks."""
+    return comfy_fakes.install(monkeypatch)
 
 
 def test_progress_goes_to_comfyuis_bar_over_the_whole_batch(
@@ -251,7 +230,7 @@ def test_cancel_in_comfyui_stops_the_painting(
     comfy: types.SimpleNamespace, content: torch.Tensor, style: torch.Tensor
 ) -> None:
     comfy.cancel_after = 5
-    with pytest.raises(Interrupted):
+    with pytest.raises(comfy_fakes.Interrupted):
         paint(STYLIZE, content=torch.cat([content, content]), style=style, size=64, **{**FAST, "iterations": 50})
     assert len(comfy.updates) <= 5  # stopped at the check, not after the batch's 100 evaluations
 

@@ -127,9 +127,14 @@ def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
     if max_memory_gib is not None:
         return [Budget(max_memory_gib * GIB)]
     free = available_bytes(device)
-    share = DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
+    share = automatic_share(device)
     frugal = [Budget(FRUGAL_SHARE[device.type] * free, True)] if device.type in FRUGAL_SHARE else []
     return [*frugal, Budget(share * free), Budget(max(share, STRETCH_SHARE) * free)]
+
+
+def automatic_share(device: torch.device) -> float:
+    """The share of the free memory that the automatic budget takes on `device` (DEFAULT_SHARE)."""
+    return DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
 
 
 def activation_bytes(dtype: torch.dtype) -> int:
