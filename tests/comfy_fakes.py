@@ -1,8 +1,7 @@
-"""A fake ComfyUI for the node pack's tests: the `comfy.utils` and `comfy.model_management` the nodes look up.
-
-Only what the nodes call, each recording its calls: the progress bar, the Cancel check, the device ComfyUI
-chose (`get_torch_device`), its memory calls (`free_memory`, `soft_empty_cache`) and where its nodes keep
-IMAGE tensors (`intermediate_device` / `intermediate_dtype`). Signatures as in ComfyUI 0.33.0.
+"""ComfyUI as the node pack's tests drive it: its IMAGE layout, a node run as ComfyUI runs one, and a fake
+`comfy` package with only what the nodes call, each call recorded: the progress bar, the Cancel check, the
+device ComfyUI chose (`get_torch_device`), its memory calls (`free_memory`, `soft_empty_cache`) and where its
+nodes keep IMAGE tensors (`intermediate_device` / `intermediate_dtype`). Signatures as in ComfyUI 0.33.0.
 """
 
 from __future__ import annotations
@@ -11,8 +10,23 @@ import sys
 import types
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+
+def as_image(*images: Image.Image) -> torch.Tensor:
+    """PIL images -> a ComfyUI IMAGE batch."""
+    return torch.stack([torch.from_numpy(np.asarray(i, dtype=np.float32) / 255.0) for i in images])
+
+
+def paint(node: type, **inputs: Any) -> torch.Tensor:
+    """Run a node as ComfyUI does: an instance, inputs by name, in inference mode; one IMAGE out."""
+    with torch.inference_mode():
+        outputs = getattr(node(), node.FUNCTION)(**inputs)
+    assert isinstance(outputs, tuple) and len(outputs) == len(node.RETURN_TYPES)
+    return outputs[0]
 
 
 class Interrupted(Exception):

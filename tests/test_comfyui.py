@@ -20,6 +20,7 @@ import comfy_fakes
 import numpy as np
 import pytest
 import torch
+from comfy_fakes import as_image, paint
 from PIL import Image
 
 import impasto
@@ -34,19 +35,6 @@ CORE_NODES = {"LoadImage", "SaveImage", "PreviewImage"}  # ComfyUI's own nodes t
 STYLIZE, PRINT = NODE_CLASS_MAPPINGS["ImpastoStylize"], NODE_CLASS_MAPPINGS["ImpastoStylizePrint"]
 UNIT, RANGE = "must hold", r"\[0, 1\]"
 FAST = dict(strength=3.0, preserve_color="none", seed=0, iterations=4)
-
-
-def as_image(*images: Image.Image) -> torch.Tensor:
-    """PIL images -> a ComfyUI IMAGE batch."""
-    return torch.stack([torch.from_numpy(np.asarray(i, dtype=np.float32) / 255.0) for i in images])
-
-
-def paint(node: type, **inputs: Any) -> torch.Tensor:
-    """Run a node as ComfyUI does: an instance, inputs by name, in inference mode; one IMAGE out."""
-    with torch.inference_mode():
-        outputs = getattr(node(), node.FUNCTION)(**inputs)
-    assert isinstance(outputs, tuple) and len(outputs) == len(node.RETURN_TYPES)
-    return outputs[0]
 
 
 def resized(image: Image.Image, shape: torch.Size) -> torch.Tensor:
