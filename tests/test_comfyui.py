@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import types
@@ -25,7 +26,7 @@ from PIL import Image
 
 import impasto
 from impasto import ImpastoError, StyleConfig
-from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, example
 from impasto.comfyui.host import PREVIEW_SIDE
 from impasto.objective import _cached_weights
 
@@ -248,6 +249,7 @@ def test_clone_in_custom_nodes_loads_the_pack(module_name: str) -> None:
 
 
 def test_installed_package_declares_the_comfyui_entry_point() -> None:
+    """Read by hiddenswitch's pip-installable ComfyUI only; upstream ComfyUI loads custom_nodes/ (above)."""
     (point,) = [p for p in entry_points(group="comfyui.custom_nodes") if p.name == "impasto"]
     assert point.load().NODE_CLASS_MAPPINGS is NODE_CLASS_MAPPINGS
 
@@ -262,3 +264,45 @@ def test_example_workflow_uses_the_nodes_as_declared() -> None:
         for name, value in node["inputs"].items():
             if isinstance(value, list):  # a link: [source node id, output index]
                 assert value[0] in workflow and value[1] == 0, (name, value)
+        if node is ours[0]:  # the example shows the node's defaults, so a user starts from impasto's own
+            declared = {name: options[0] for name, (_, *options) in spec["required"].items() if options}
+            defaults = {name: options["default"] for name, options in declared.items() if "default" in options}
+            assert {name: node["inputs"][name] for name in defaults} == defaults
+
+
+def test_example_workflow_runs_as_shipped(tmp_path: Path) -> None:
+    """Its LoadImage nodes named photo.png and painting.png, which were nowhere: `python -m impasto.comfyui.example
+    ComfyUI/input` writes the two pictures it names. Run here as ComfyUI would, at 64 px to be quick."""
+    assert example.main([str(tmp_path)]) == 0
+    workflow = json.loads(WORKFLOW.read_text())
+    loads = {key: node["inputs"]["image"] for key, node in workflow.items() if node["class_type"] == "LoadImage"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(loads.values())
+    images = {key: as_image(Image.open(tmp_path / name).convert("RGB")) for key, name in loads.items()}  # LoadImage
+    (key, node), *_ = [(k, n) for k, n in workflow.items() if n["class_type"] in NODE_CLASS_MAPPINGS]
+    inputs = {name: images[value[0]] if isinstance(value, list) else value for name, value in node["inputs"].items()}
+    out = paint(NODE_CLASS_MAPPINGS[node["class_type"]], **{**inputs, "size": 64, "iterations": 2})
+    photo = images[node["inputs"]["content"][0]]
+    assert out.shape[0] == 1 and abs(out.shape[2] / out.shape[1] - photo.shape[2] / photo.shape[1]) < 0.05
+    save = [n for n in workflow.values() if n["class_type"] == "SaveImage"]
+    assert save and save[0]["inputs"]["images"] == [key, 0]
+
+
+def test_example_pictures_need_an_existing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert example.main([str(tmp_path / "ComfyUI" / "input")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is not a folder: give ComfyUI's input folder, e.g. ComfyUI/input" in error
+
+
+def test_registry_metadata_is_what_comfyui_manager_reads() -> None:
+    """ComfyUI-Manager installs a Registry pack from [project] and [tool.comfy] (as `comfy node init` writes
+    them): a static X.Y.Z version, which it reads as text, and the dependencies from requirements.txt."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, comfy = config["project"], config["tool"]["comfy"]
+    assert project["version"] == impasto.__version__ and re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    assert "version" not in project.get("dynamic", [])
+    name = project["name"]  # the Registry's node id: a letter first, no run of specials, no "ComfyUI" in it
+    assert re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9]|[-_.](?=[A-Za-z0-9]))*", name) and "comfyui" not in name.lower()
+    assert {"PublisherId", "DisplayName", "Icon"} <= set(comfy) and comfy["DisplayName"]
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == project["dependencies"]
