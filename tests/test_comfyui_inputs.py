@@ -52,13 +52,15 @@ def _right_half_transparent(width: int, height: int) -> Image.Image:
     return picture
 
 
+@pytest.mark.parametrize("kind", ["placeholder", "faint"])
 def test_loadimage_mask_of_a_picture_without_alpha_paints_as_no_mask(
-    content: torch.Tensor, style: torch.Tensor, caplog: pytest.LogCaptureFixture
+    content: torch.Tensor, style: torch.Tensor, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    """It was refused: 'content mask 1 is 64x64 but the content image is 96x72: aspect ratios differ'."""
-    placeholder = _loadimage_mask(Image.new("RGB", (96, 72)))
+    """It was refused: 'content mask 1 is 64x64 but the content image is 96x72: aspect ratios differ'. A mask
+    fainter than one 8-bit level is nothing too (it was 'content mask 1 is empty (all black)')."""
+    empty = _loadimage_mask(Image.new("RGB", (96, 72))) if kind == "placeholder" else torch.full((1, 72, 96), 1e-3)
     with caplog.at_level(logging.WARNING, logger="impasto"):
-        masked = paint(STYLIZE, content=content, style=style, mask=placeholder, **FAST)
+        masked = paint(STYLIZE, content=content, style=style, mask=empty, **FAST)
     assert "mask is 0 everywhere (the style nowhere)" in caplog.text and "as if no mask were connected" in caplog.text
     unmasked = paint(STYLIZE, content=content, style=style, **FAST)
     assert torch.allclose(masked, unmasked, atol=2 / 255)

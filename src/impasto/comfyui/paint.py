@@ -67,7 +67,7 @@ def paint_batch(
                 controls: dict[str, Any] = {}
                 region = regions[index]
                 if region is not None:
-                    controls.update(content_masks=[region, 1.0 - region] if seconds else [region])
+                    controls.update(content_masks=[region, 255 - region] if seconds else [region])
                 elif seconds:
                     controls.update(style_blend=[1.0 - blend, blend])
                 result = run(image, chosen, callback=reporter, **options, **controls)
@@ -88,15 +88,17 @@ def _regions(mask: Any, shapes: list[tuple[int, int]], second: bool) -> list[np.
 
     ComfyUI's mask marks the area it selects: LoadImage's is 1 where its picture is transparent, which is what
     ComfyUI's mask editor paints. A mask that is 0 everywhere (LoadImage's 64x64 placeholder for a picture with
-    no alpha) selects nothing: it is dropped with a notice rather than refused."""
+    no alpha) selects nothing: it is dropped with a notice rather than refused. Masks are judged in the 8-bit
+    levels the painting reads them in, so what is kept here is never found empty there."""
     regions: list[np.ndarray | None] = []
-    for index, region in enumerate(convert.masks(mask, "mask", shapes)):
+    for index, fitted in enumerate(convert.masks(mask, "mask", shapes)):
         name = "mask" if len(shapes) == 1 else f"mask of content image {index + 1}"
-        if float(region.sum()) < MIN_MASS:
+        region = np.round(fitted * 255).astype(np.uint8)
+        if region.sum() / 255 < MIN_MASS:
             log.warning(EMPTY_MASK.format(name=name))
             regions.append(None)
             continue
-        if second and float((1.0 - region).sum()) < MIN_MASS:
+        if second and (255 - region).sum() / 255 < MIN_MASS:
             raise ImpastoError(f"{name} is 1 everywhere, which leaves style_2 nowhere to go: disconnect style_2, "
                                "or leave part of the mask at 0")  # fmt: skip
         regions.append(region)
