@@ -30,13 +30,9 @@ FAST = dict(strength=3.0, preserve_color="none", seed=0, iterations=4, size=64)
 
 
 @pytest.fixture
-def content(content_image: Image.Image) -> torch.Tensor:
-    return as_image(content_image)  # 1 x 72 x 96 x 3
-
-
-@pytest.fixture
-def style(style_image: Image.Image) -> torch.Tensor:
-    return as_image(style_image)
+def pictures(content_image: Image.Image, style_image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+    """conftest's photo (1 x 72 x 96 x 3) and painting as ComfyUI IMAGE tensors."""
+    return as_image(content_image), as_image(style_image)
 
 
 def _loadimage_mask(picture: Image.Image) -> torch.Tensor:
@@ -54,10 +50,11 @@ def _right_half_transparent(width: int, height: int) -> Image.Image:
 
 @pytest.mark.parametrize("kind", ["placeholder", "faint"])
 def test_loadimage_mask_of_a_picture_without_alpha_paints_as_no_mask(
-    content: torch.Tensor, style: torch.Tensor, caplog: pytest.LogCaptureFixture, kind: str
+    pictures: tuple[torch.Tensor, torch.Tensor], caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
     """It was refused: 'content mask 1 is 64x64 but the content image is 96x72: aspect ratios differ'. A mask
     fainter than one 8-bit level is nothing too (it was 'content mask 1 is empty (all black)')."""
+    content, style = pictures
     empty = _loadimage_mask(Image.new("RGB", (96, 72))) if kind == "placeholder" else torch.full((1, 72, 96), 1e-3)
     with caplog.at_level(logging.WARNING, logger="impasto"):
         masked = paint(STYLIZE, content=content, style=style, mask=empty, **FAST)
@@ -68,8 +65,9 @@ def test_loadimage_mask_of_a_picture_without_alpha_paints_as_no_mask(
 
 @pytest.mark.parametrize("mask_size", [(96, 72), (48, 36), (64, 64)], ids=["same", "half", "other-aspect"])
 def test_the_style_goes_where_loadimages_picture_is_transparent_at_any_mask_size(
-    content: torch.Tensor, style: torch.Tensor, mask_size: tuple[int, int]
+    pictures: tuple[torch.Tensor, torch.Tensor], mask_size: tuple[int, int]
 ) -> None:
+    content, style = pictures
     mask = _loadimage_mask(_right_half_transparent(*mask_size))  # 1 on the right (transparent), 0 on the left
     out = paint(STYLIZE, content=content, style=style, mask=mask, **{**FAST, "iterations": 8})
     photo = as_image(Image.fromarray((content[0].numpy() * 255).astype(np.uint8)).resize((64, 48)))
@@ -78,8 +76,9 @@ def test_the_style_goes_where_loadimages_picture_is_transparent_at_any_mask_size
     assert right > 3 * left, (float(left), float(right))
 
 
-def test_the_seed_counts_with_init_noise_only_and_is_not_rerolled(content: torch.Tensor, style: torch.Tensor) -> None:
+def test_the_seed_counts_with_init_noise_only_and_is_not_rerolled(pictures: tuple[torch.Tensor, torch.Tensor]) -> None:
     """Seeds 0, 1, 2 and 5 gave one picture from the photo while the frontend re-rolled the seed on every Queue."""
+    content, style = pictures
     for node in NODE_CLASS_MAPPINGS.values():
         spec = node.INPUT_TYPES()["required"]
         assert spec["seed"][1]["control_after_generate"] is False  # the frontend adds "randomize" to any `seed`
@@ -101,8 +100,9 @@ def comfy(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
 
 
 def test_the_node_paints_on_comfyuis_device_and_gives_its_memory_back(
-    comfy: types.SimpleNamespace, content: torch.Tensor, style: torch.Tensor, caplog: pytest.LogCaptureFixture
+    comfy: types.SimpleNamespace, pictures: tuple[torch.Tensor, torch.Tensor], caplog: pytest.LogCaptureFixture
 ) -> None:
+    content, style = pictures
     comfy.dtype = torch.float16  # `--fp16-intermediates`: ComfyUI's nodes pass IMAGE tensors in half precision
     out = paint(STYLIZE, content=content, style=style, **FAST)
     assert out.dtype == torch.float16 and out.device.type == "cpu" and comfy.emptied == 1
@@ -152,9 +152,10 @@ SCHEDULE = re.compile(r"0: impasto's schedule, at (\d+) px ([\d, ]+) \(at ([\d, 
 
 @pytest.mark.parametrize("node", [STYLIZE, PRINT], ids=["stylize", "print"])
 def test_the_iterations_tooltip_states_the_schedule_a_run_takes(
-    node: type, content: torch.Tensor, style: torch.Tensor
+    node: type, pictures: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     """It said '0: impasto's schedule (300, 150, 75, ...)' while a 512 px run took 40, 30, 60."""
+    content, style = pictures
     tooltip = node.INPUT_TYPES()["required"]["iterations"][1]["tooltip"]
     match = SCHEDULE.search(tooltip)
     assert match, tooltip
