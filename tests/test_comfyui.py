@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import types
@@ -16,14 +17,16 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import comfy_fakes
 import numpy as np
 import pytest
 import torch
+from comfy_fakes import as_image, paint
 from PIL import Image
 
 import impasto
 from impasto import ImpastoError, StyleConfig
-from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from impasto.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, example
 from impasto.comfyui.host import PREVIEW_SIDE
 from impasto.objective import _cached_weights
 
@@ -33,19 +36,6 @@ CORE_NODES = {"LoadImage", "SaveImage", "PreviewImage"}  # ComfyUI's own nodes t
 STYLIZE, PRINT = NODE_CLASS_MAPPINGS["ImpastoStylize"], NODE_CLASS_MAPPINGS["ImpastoStylizePrint"]
 UNIT, RANGE = "must hold", r"\[0, 1\]"
 FAST = dict(strength=3.0, preserve_color="none", seed=0, iterations=4)
-
-
-def as_image(*images: Image.Image) -> torch.Tensor:
-    """PIL images -> a ComfyUI IMAGE batch."""
-    return torch.stack([torch.from_numpy(np.asarray(i, dtype=np.float32) / 255.0) for i in images])
-
-
-def paint(node: type, **inputs: Any) -> torch.Tensor:
-    """Run a node as ComfyUI does: an instance, inputs by name, in inference mode; one IMAGE out."""
-    with torch.inference_mode():
-        outputs = getattr(node(), node.FUNCTION)(**inputs)
-    assert isinstance(outputs, tuple) and len(outputs) == len(node.RETURN_TYPES)
-    return outputs[0]
 
 
 def resized(image: Image.Image, shape: torch.Size) -> torch.Tensor:
@@ -151,7 +141,10 @@ def test_print_size_paints_inches_times_dpi_in_tiles(
             "^style has a batch of 3; give 1, as there is one content image$",
         ),
         (dict(mask=torch.rand(1, 1, 64, 64)), r"mask must be a MASK of shape \[B, H, W\]"),
-        (dict(mask=torch.zeros(1, 64, 64)), "content mask 1 is empty"),
+        (
+            dict(mask=torch.ones(1, 64, 64), style_2=torch.rand(1, 32, 32, 3)),
+            "^mask of content image 1 is 1 everywhere, which leaves style_2 nowhere to go: disconnect style_2",
+        ),
         (dict(blend=1.5), "blend must be from 0 to 1"),
     ],
 )
@@ -203,35 +196,10 @@ def test_the_seed_range_declared_is_the_range_painting_takes() -> None:
             StyleConfig(seed=seed["max"] + 1).validate()
 
 
-class Interrupted(Exception):
-    """Stands in for comfy.model_management.InterruptProcessingException."""
-
-
 @pytest.fixture
 def comfy(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """A fake ComfyUI: comfy.utils.ProgressBar records its updates; Cancel is pressed after `cancel_after` checks."""
-    state = types.SimpleNamespace(bars=[], updates=[], checks=0, cancel_after=None)
-
-    class ProgressBar:
-        def __init__(self, total: int):
-            state.bars.append(total)
-
-        def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
-            state.updates.append((value, total, preview))
-
-    def throw_exception_if_processing_interrupted() -> None:
-        state.checks += 1
-        if state.cancel_after is not None and state.checks > state.cancel_after:
-            raise Interrupted
-
-    package = types.ModuleType("comfy")
-    utils = types.ModuleType("comfy.utils")
-    utils.ProgressBar = ProgressBar  # type: ignore[attr-defined]
-    management = types.ModuleType("comfy.model_management")
-    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted  # type: ignore[attr-defined]
-    for name, module in (("comfy", package), ("comfy.utils", utils), ("comfy.model_management", management)):
-        monkeypatch.setitem(sys.modules, name, module)
-    return state
+    """A fake ComfyUI: the progress bar records its updates; Cancel is pressed after `cancel_after` checks."""
+    return comfy_fakes.install(monkeypatch)
 
 
 def test_progress_goes_to_comfyuis_bar_over_the_whole_batch(
@@ -251,7 +219,7 @@ def test_cancel_in_comfyui_stops_the_painting(
     comfy: types.SimpleNamespace, content: torch.Tensor, style: torch.Tensor
 ) -> None:
     comfy.cancel_after = 5
-    with pytest.raises(Interrupted):
+    with pytest.raises(comfy_fakes.Interrupted):
         paint(STYLIZE, content=torch.cat([content, content]), style=style, size=64, **{**FAST, "iterations": 50})
     assert len(comfy.updates) <= 5  # stopped at the check, not after the batch's 100 evaluations
 
@@ -281,6 +249,7 @@ def test_clone_in_custom_nodes_loads_the_pack(module_name: str) -> None:
 
 
 def test_installed_package_declares_the_comfyui_entry_point() -> None:
+    """Read by hiddenswitch's pip-installable ComfyUI only; upstream ComfyUI loads custom_nodes/ (above)."""
     (point,) = [p for p in entry_points(group="comfyui.custom_nodes") if p.name == "impasto"]
     assert point.load().NODE_CLASS_MAPPINGS is NODE_CLASS_MAPPINGS
 
@@ -295,3 +264,45 @@ def test_example_workflow_uses_the_nodes_as_declared() -> None:
         for name, value in node["inputs"].items():
             if isinstance(value, list):  # a link: [source node id, output index]
                 assert value[0] in workflow and value[1] == 0, (name, value)
+        if node is ours[0]:  # the example shows the node's defaults, so a user starts from impasto's own
+            declared = {name: options[0] for name, (_, *options) in spec["required"].items() if options}
+            defaults = {name: options["default"] for name, options in declared.items() if "default" in options}
+            assert {name: node["inputs"][name] for name in defaults} == defaults
+
+
+def test_example_workflow_runs_as_shipped(tmp_path: Path) -> None:
+    """Its LoadImage nodes named photo.png and painting.png, which were nowhere: `python -m impasto.comfyui.example
+    ComfyUI/input` writes the two pictures it names. Run here as ComfyUI would, at 64 px to be quick."""
+    assert example.main([str(tmp_path)]) == 0
+    workflow = json.loads(WORKFLOW.read_text())
+    loads = {key: node["inputs"]["image"] for key, node in workflow.items() if node["class_type"] == "LoadImage"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(loads.values())
+    images = {key: as_image(Image.open(tmp_path / name).convert("RGB")) for key, name in loads.items()}  # LoadImage
+    (key, node), *_ = [(k, n) for k, n in workflow.items() if n["class_type"] in NODE_CLASS_MAPPINGS]
+    inputs = {name: images[value[0]] if isinstance(value, list) else value for name, value in node["inputs"].items()}
+    out = paint(NODE_CLASS_MAPPINGS[node["class_type"]], **{**inputs, "size": 64, "iterations": 2})
+    photo = images[node["inputs"]["content"][0]]
+    assert out.shape[0] == 1 and abs(out.shape[2] / out.shape[1] - photo.shape[2] / photo.shape[1]) < 0.05
+    save = [n for n in workflow.values() if n["class_type"] == "SaveImage"]
+    assert save and save[0]["inputs"]["images"] == [key, 0]
+
+
+def test_example_pictures_need_an_existing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert example.main([str(tmp_path / "ComfyUI" / "input")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is not a folder: give ComfyUI's input folder, e.g. ComfyUI/input" in error
+
+
+def test_registry_metadata_is_what_comfyui_manager_reads() -> None:
+    """ComfyUI-Manager installs a Registry pack from [project] and [tool.comfy] (as `comfy node init` writes
+    them): a static X.Y.Z version, which it reads as text, and the dependencies from requirements.txt."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, comfy = config["project"], config["tool"]["comfy"]
+    assert project["version"] == impasto.__version__ and re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    assert "version" not in project.get("dynamic", [])
+    name = project["name"]  # the Registry's node id: a letter first, no run of specials, no "ComfyUI" in it
+    assert re.fullmatch(r"[A-Za-z](?:[A-Za-z0-9]|[-_.](?=[A-Za-z0-9]))*", name) and "comfyui" not in name.lower()
+    assert {"PublisherId", "DisplayName", "Icon"} <= set(comfy) and comfy["DisplayName"]
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == project["dependencies"]

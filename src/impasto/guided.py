@@ -38,6 +38,8 @@ from .imageio import ImageLike, load_image, pil_to_tensor
 from .vgg import LAYER_NAMES
 
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed between a mask and its image
+MIN_MASS = 1.0
+"""A mask covering less than one pixel's worth (its values summed) is empty: it would select nothing."""
 MAX_LABELS = 16
 
 Features = dict[str, torch.Tensor]
@@ -204,7 +206,7 @@ def _grey(image: Image.Image) -> torch.Tensor:
 
 
 def _check_mass(what: str, mask: torch.Tensor) -> torch.Tensor:
-    if float(mask.sum()) < 1.0:
+    if float(mask.sum()) < MIN_MASS:
         raise ImpastoError(f"{what} is empty (all black)")
     return mask
 

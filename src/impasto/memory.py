@@ -78,6 +78,11 @@ SPLIT_HISTORY = 10
 float32 pairs' loss at 2048 px (docs/speed.md); fewer are untested."""
 
 
+def automatic_share(device: torch.device) -> float:
+    """The share of the free memory that the automatic budget takes on `device` (DEFAULT_SHARE)."""
+    return DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
+
+
 @dataclass(frozen=True)
 class MemoryPlan:
     tile: int | None  # interior side of the tiles in pixels; None: the whole picture at once
@@ -129,7 +134,7 @@ def budgets(max_memory_gib: float | None, device: torch.device) -> list[Budget]:
     if max_memory_gib is not None:
         return [Budget(max_memory_gib * GIB)]
     free = available_bytes(device)
-    share = DEFAULT_SHARE.get(device.type, DEFAULT_SHARE["cpu"])
+    share = automatic_share(device)
     frugal = [Budget(FRUGAL_SHARE[device.type] * free, True)] if device.type in FRUGAL_SHARE else []
     return [*frugal, Budget(share * free), Budget(max(share, STRETCH_SHARE) * free)]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import ImpastoError
 from ..imageio import check_unit_floats
@@ -38,8 +39,10 @@ def images(value: Any, name: str) -> list[np.ndarray]:
     return [np.ascontiguousarray(item[..., :3]) for item in array]
 
 
-def masks(value: Any, name: str, count: int) -> list[np.ndarray]:
-    """A MASK ([B, H, W] or [H, W]) as `count` H x W float arrays: one per image, or one for all."""
+def masks(value: Any, name: str, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """A MASK ([B, H, W] or [H, W]) as one array per content image (one mask each, or one for all), each at its
+    image's (H, W): a mask of another size is stretched to it, bilinear, as ComfyUI's own nodes fit masks (so
+    LoadImage's 64x64 placeholder and a mask drawn at another resolution both fit)."""
     tensor = _as_tensor(value, name, "MASK")
     if tensor.dim() == 2:
         tensor = tensor.unsqueeze(0)
@@ -48,7 +51,14 @@ def masks(value: Any, name: str, count: int) -> list[np.ndarray]:
     if tensor.dim() != 3:
         raise ImpastoError(f"{name} must be a MASK of shape [B, H, W], got {list(tensor.shape)}")
     array = _to_float_array(tensor, name)
-    return [array[i] for i in pick(len(array), count, name)]
+    return [_fitted(array[i], shape) for i, shape in zip(pick(len(array), len(shapes), name), shapes)]
+
+
+def _fitted(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask
+    grid = torch.from_numpy(np.ascontiguousarray(mask))[None, None]
+    return F.interpolate(grid, size=shape, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
 
 
 def pick(have: int, want: int, name: str) -> list[int]:

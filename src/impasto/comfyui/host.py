@@ -1,4 +1,4 @@
-"""What the nodes tell ComfyUI while they paint: progress with a preview, and whether to stop.
+"""What the nodes ask of ComfyUI and tell it: the device, memory, progress with a preview, whether to stop.
 
 ComfyUI's modules are looked up when a node runs, and only if they are there: the nodes work (and
 are tested) without ComfyUI, and a `comfy` package put in place later is still found.
@@ -7,11 +7,17 @@ are tested) without ComfyUI, and a `comfy` package put in place later is still f
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import torch
+
+from ..config import DEVICES
 from ..stylize import Progress
+
+log = logging.getLogger("impasto")
 
 PREVIEW_EVERY = 10
 """Steps between previews in ComfyUI's progress bar (each costs a copy of the picture)."""
@@ -24,6 +30,45 @@ def _comfy(name: str) -> ModuleType | None:
         return importlib.import_module(f"comfy.{name}")
     except ImportError:
         return None
+
+
+def device() -> str:
+    """ComfyUI's device (`--cpu`, `--cuda-device`, ...) as impasto names it; outside ComfyUI impasto's `auto`.
+
+    A CUDA device is named `cuda`, torch's current one, which is the device ComfyUI sets; a kind impasto does not
+    run on (xpu, DirectML, ...) falls back to the CPU, with a notice."""
+    chosen = getattr(_comfy("model_management"), "get_torch_device", None)
+    if chosen is None:
+        return "auto"
+    kind = torch.device(chosen()).type
+    if kind in DEVICES:
+        return kind
+    log.warning("ComfyUI runs on %s, which impasto does not support: painting on the CPU", kind)
+    return "cpu"
+
+
+def make_room(where: torch.device, room: float) -> None:
+    """Ask ComfyUI to unload the models it keeps on a GPU until `room` bytes are free there (it unloads
+    what it must, least recently used first, and no more). On the CPU nothing is unloaded: tiles fit the
+    painting to the RAM that is free, at little cost."""
+    free = getattr(_comfy("model_management"), "free_memory", None)
+    if free is not None and where.type != "cpu":
+        free(room, where)
+
+
+def release() -> None:
+    """Hand the GPU memory the painting's allocator cached back to ComfyUI's models (nothing on the CPU)."""
+    empty = getattr(_comfy("model_management"), "soft_empty_cache", None)
+    if empty is not None:
+        empty()
+
+
+def placed(image: torch.Tensor) -> torch.Tensor:
+    """The IMAGE on ComfyUI's intermediate device and dtype, where its own nodes put theirs (CPU float32 here)."""
+    management = _comfy("model_management")
+    where = getattr(management, "intermediate_device", None)
+    dtype = getattr(management, "intermediate_dtype", None)
+    return image.to(device=where() if where else None, dtype=dtype() if dtype else None)
 
 
 class Reporter:

@@ -1,9 +1,5 @@
-"""The ComfyUI nodes: a thin layer over `impasto.run`, one painting per content image of the batch.
-
-ComfyUI runs every node inside `torch.inference_mode()`; painting optimises the pixels by their
-gradient, so the nodes leave inference mode (ComfyUI's own advice for nodes that need autograd).
-The VGG-19 weights are decoded once per process and kept (`objective._cached_weights`).
-"""
+"""The ComfyUI nodes as ComfyUI sees them: their inputs, every default, range and figure in the tooltips
+read from impasto's one place (`StyleConfig`'s defaults, config's limits, the schedule); `paint.py` paints."""
 
 from __future__ import annotations
 
@@ -12,20 +8,37 @@ from typing import Any
 import torch
 
 from ..color import PRESERVE_COLOR
-from ..config import MAX_SEED, MAX_SIZE, MIN_SIZE, STYLE_WEIGHTS, default
+from ..config import INITS, MAX_SEED, MAX_SIZE, MIN_SIZE, STYLE_WEIGHTS, default
 from ..errors import ImpastoError
-from ..stylize import run
-from . import convert
-from .host import Reporter
+from ..memory import DEFAULT_SHARE, FRUGAL_SHARE
+from ..pyramid import schedule
+from .paint import paint_batch
 
 CATEGORY = "impasto"
-COLOURS = ["none", *PRESERVE_COLOR]
+NO_COLOUR = "none"
+COLOURS = [NO_COLOUR, *PRESERVE_COLOR]
+PRINT_INCHES, PRINT_DPI = 8.0, 300
+"""The print node's default size: 8 inches at 300 dpi, 2400 px."""
 
 Inputs = dict[str, dict[str, tuple[Any, ...]]]
 
 
-def _inputs(size: dict[str, tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] | None = None) -> Inputs:
+def schedule_text(size: int) -> str:
+    """impasto's own schedule at `size` px, as the tooltip states it: evaluations per scale and the scales."""
+    scales = schedule(size, default("min_size"), default("scales"), None)
+    counts, sides = (", ".join(str(getattr(s, key)) for s in scales) for key in ("iterations", "longest"))
+    return f"at {size} px {counts} (at {sides} px)"
+
+
+def _share(fraction: float) -> str:
+    return f"1/{round(1 / fraction)}"
+
+
+def _inputs(
+    size: dict[str, tuple[Any, ...]], default_size: int, extra: dict[str, tuple[Any, ...]] | None = None
+) -> Inputs:
     """The inputs both nodes share, with the size inputs of each (and the print node's tile settings)."""
+    colour, init = default("preserve_color") or NO_COLOUR, default("init")
     required: dict[str, tuple[Any, ...]] = {
         "content": ("IMAGE", {"tooltip": "The photo(s) to paint; a batch is painted one image after another."}),
         "style": ("IMAGE", {"tooltip": "The painting whose style is taken (a batch: one per content image)."}),
@@ -34,66 +47,35 @@ def _inputs(size: dict[str, tuple[Any, ...]], extra: dict[str, tuple[Any, ...]] 
                                           f"{default('style_weight'):g} the default, {STYLE_WEIGHTS[1]:g} little "
                                           "of the photo left."}),
         **size,
-        "preserve_color": (COLOURS, {"default": "none",
+        "preserve_color": (COLOURS, {"default": colour,
                                      "tooltip": "luminance: the photo's colours exactly; histogram: the painting "
                                                 "recoloured to the photo's palette first."}),
-        "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED,  # what painting takes: a larger seed was refused
-                         "tooltip": f"Same seed, same machine: same picture (0 to {MAX_SEED})."}),
+        "init": (list(INITS), {"default": init,
+                               "tooltip": f"What the painting starts from: content, the photo (it keeps its "
+                                          "structure); noise, random noise around the photo's colour (the "
+                                          f"classic; its seed is `seed`). Default: {init}."}),
+        # The frontend re-rolls an INT named seed after every Queue unless told not to: it would repaint the same
+        # picture (the seed counts only with init noise) instead of reusing ComfyUI's cached result.
+        "seed": ("INT", {"default": default("seed"), "min": 0, "max": MAX_SEED, "control_after_generate": False,
+                         "tooltip": f"The noise's seed, with init noise: same seed, same machine, same picture "
+                                    f"(0 to {MAX_SEED}). From the photo (init content) it changes nothing."}),
         "iterations": ("INT", {"default": 0, "min": 0, "max": 10_000,
-                               "tooltip": "Evaluations per scale; 0: impasto's schedule (300, 150, 75, ...)."}),
+                               "tooltip": f"Evaluations at every scale (fewer where a scale stops improving); "
+                                          f"0: impasto's schedule, {schedule_text(default_size)}."}),
         **(extra or {}),
     }  # fmt: skip
     optional: dict[str, tuple[Any, ...]] = {
         "style_2": ("IMAGE", {"tooltip": "A second painting, blended with the first (or, with a mask, "
-                                         "painted outside it)."}),
+                                         "painted where the mask is 0)."}),
         "blend": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
                             "tooltip": "Share of style 2 in the blend (without a mask)."}),
-        "mask": ("MASK", {"tooltip": "Where the style goes (1) and where the photo stays (0); with style 2, "
-                                     "style 2 fills the rest."}),
+        "mask": ("MASK", {"tooltip": "Where the style goes (1) and where the photo stays (0); with style_2, "
+                                     "style_2 goes where it is 0. LoadImage's mask is 1 where its picture is "
+                                     "transparent (what the mask editor paints); another size is stretched to "
+                                     "the content; a mask 0 everywhere (LoadImage's for a picture without "
+                                     "alpha) counts as no mask."}),
     }  # fmt: skip
     return {"required": required, "optional": optional}
-
-
-def paint_batch(
-    content: Any,
-    style: Any,
-    *,
-    style_2: Any = None,
-    blend: float = 0.5,
-    mask: Any = None,
-    preserve_color: str = "none",
-    iterations: int = 0,
-    **options: Any,
-) -> torch.Tensor:
-    """Paint each content image of the IMAGE batch; returns the IMAGE batch [B, H, W, 3] in 0-1."""
-    contents = convert.images(content, "content")
-    count = len(contents)
-    styles = _styles(style, "style", count)
-    seconds = _styles(style_2, "style_2", count) if style_2 is not None else None
-    regions = convert.masks(mask, "mask", count) if mask is not None else None
-    if not 0.0 <= blend <= 1.0:
-        raise ImpastoError(f"blend must be from 0 to 1, got {blend}")
-    options.update(preserve_color=None if preserve_color == "none" else preserve_color)
-    if iterations:
-        options.update(iterations=[iterations])
-    reporter, painted = Reporter(count), []
-    with torch.inference_mode(False), torch.enable_grad():
-        for index, image in enumerate(contents):
-            reporter.start(index)
-            chosen = [styles[index]] + ([seconds[index]] if seconds else [])
-            if regions is not None:
-                options["content_masks"] = [regions[index]] + ([1.0 - regions[index]] if seconds else [])
-            elif seconds:
-                options["style_blend"] = [1.0 - blend, blend]
-            result = run(image, chosen, callback=reporter, **options)
-            assert result.pixels is not None
-            painted.append(result.pixels)
-    return convert.to_image(painted)
-
-
-def _styles(value: Any, name: str, count: int) -> list[Any]:
-    styles = convert.images(value, name)
-    return [styles[i] for i in convert.pick(len(styles), count, name)]
 
 
 class _ImageNode:
@@ -112,9 +94,9 @@ class Stylize(_ImageNode):
 
     @classmethod
     def INPUT_TYPES(cls) -> Inputs:
-        size = {"size": ("INT", {"default": default("size"), "min": 64, "max": MAX_SIZE, "step": 8,
+        size = {"size": ("INT", {"default": default("size"), "min": MIN_SIZE, "max": MAX_SIZE, "step": 8,
                                  "tooltip": "Longest side of the result in pixels."})}  # fmt: skip
-        return _inputs(size)
+        return _inputs(size, default("size"))
 
     def paint(self, content: Any, style: Any, strength: float, size: int, **rest: Any) -> tuple[torch.Tensor]:
         return (paint_batch(content, style, style_weight=strength, size=size, **rest),)
@@ -128,17 +110,21 @@ class StylizePrint(_ImageNode):
     @classmethod
     def INPUT_TYPES(cls) -> Inputs:
         size = {
-            "inches": ("FLOAT", {"default": 8.0, "min": 0.1, "max": 100.0, "step": 0.1,
+            "inches": ("FLOAT", {"default": PRINT_INCHES, "min": 0.1, "max": 100.0, "step": 0.1,
                                  "tooltip": "Longest side of the print."}),
-            "dpi": ("INT", {"default": 300, "min": 10, "max": 1200, "tooltip": "Pixels per inch of the print."}),
+            "dpi": ("INT", {"default": PRINT_DPI, "min": 10, "max": 1200, "tooltip": "Pixels per inch of the print."}),
         }  # fmt: skip
         tiles = {
-            "tile_size": ("INT", {"default": 0, "min": 0, "max": MAX_SIZE, "step": 16,
-                                  "tooltip": "Tiles of this many pixels (a multiple of 16); 0: as memory needs."}),
-            "max_memory": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1024.0, "step": 0.5,
-                                     "tooltip": "Memory budget in GiB; 0: impasto's automatic budget."}),
+            "tile_size": ("INT", {"default": default("tile_size") or 0, "min": 0, "max": MAX_SIZE, "step": 16,
+                                  "tooltip": "Tiles of this many pixels (a multiple of 16, from 64); 0: as "
+                                             "memory needs."}),
+            "max_memory": ("FLOAT", {"default": default("max_memory") or 0.0, "min": 0.0, "max": 1024.0, "step": 0.5,
+                                     "tooltip": "Memory budget in GiB; 0: impasto's automatic budget, a share of "
+                                                f"the memory free at the start ({_share(FRUGAL_SHARE['cpu'])} to "
+                                                f"{_share(DEFAULT_SHARE['cpu'])} of the RAM, "
+                                                f"{_share(DEFAULT_SHARE['cuda'])} of a GPU's)."}),
         }  # fmt: skip
-        return _inputs(size, tiles)
+        return _inputs(size, round(PRINT_INCHES * PRINT_DPI), tiles)
 
     def paint(
         self, content: Any, style: Any, strength: float, inches: float, dpi: int, tile_size: int = 0,
