@@ -31,8 +31,8 @@ QUALITY = {"quick": 0.25, "standard": 1.0, "fine": 2.0}
 class Limits:
     """What one studio request may ask for; `impasto serve --max-...` sets them, the page shows them.
 
-    The defaults keep one job to minutes on a 2-core CPU (1024 px at the defaults: about 5 min)
-    and one upload to a few hundred MB of memory while it is decoded.
+    The defaults keep one job to minutes on a 2-core CPU (1024 px at the defaults: about 60 s with AVX-512 bf16,
+    docs/web.md) and one upload to a few hundred MB of memory while it is decoded.
     """
 
     max_size: int = field(default=1024, metadata={"help": "longest side of the output, in pixels"})
