@@ -19,7 +19,7 @@ from .errors import ImpastoError
 from .imageio import fit_size, pil_to_tensor
 from .runtime import Runtime
 from .terms import Evaluator, Term, add_part
-from .vgg import LAYER_NAMES, VGGFeatures, VGGWeights, load_weights, target_features
+from .vgg import LAYER_NAMES, VGGFeatures, VGGWeights, load_weights, stride, target_features
 
 PixelsOf = Callable[[Image.Image, int], torch.Tensor]
 """(image, longest side) -> 1 x 3 x H x W pixels in [0, 1] on the network's device."""
@@ -63,7 +63,7 @@ def min_side_of(cfg: StyleConfig) -> int:
     """`VGGFeatures.min_side` of cfg's network without building it (no weights decoded): the studio checks
     an upload with it before any network is loaded."""
     last = max(LAYER_NAMES.index(layer) for layer in [*cfg.content_layers, *cfg.style_layers])
-    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: last + 1])
+    return stride(LAYER_NAMES[last])
 
 
 def resized_pixels(device: torch.device, min_side: int = 1) -> PixelsOf:

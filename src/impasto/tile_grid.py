@@ -14,7 +14,7 @@ import torch
 
 from . import winograd
 from .errors import ImpastoError
-from .vgg import LAYER_NAMES, VGGFeatures
+from .vgg import VGGFeatures, stride
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ class Tile:
     cy1: int
     cx0: int
     cx1: int
-
-
-def stride(layer: str) -> int:
-    """How many pixels one position of `layer` spans: 2 for every pooling up to it (its own included)."""
-    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
 
 
 def grid(vgg: VGGFeatures, until: str | None = None) -> int:

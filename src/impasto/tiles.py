@@ -31,8 +31,8 @@ from .losses import ContentLoss, StyleLoss, _Gram, _positions, gram_pullback, mo
 from .memory import HeapGuard, deep_bytes, shallow_bytes
 from .runtime import release_free_memory
 from .terms import Accumulates, Term, add_part
-from .tile_grid import Tile, crop_of, interior, network_tiles, region, run_crop, stride
-from .vgg import LAYER_NAMES, VGGFeatures
+from .tile_grid import Tile, crop_of, interior, network_tiles, region, run_crop
+from .vgg import LAYER_NAMES, VGGFeatures, stride
 
 Wanted = Sequence[tuple[str, "torch.Tensor | None", bool]]
 """(layer, mask at that layer's full H x W or None, with the mean) whose Gram (or moments) sums are wanted."""

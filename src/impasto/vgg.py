@@ -40,6 +40,11 @@ CONV_NAMES: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv
 _CHANNELS = (64, 128, 256, 512, 512)
 
 
+def stride(layer: str) -> int:
+    """How many pixels one position of `layer` spans: 2 for every pooling up to it (its own included)."""
+    return 2 ** sum(name.startswith("pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
+
+
 def layer_channels(layer: str) -> int:
     """Channels of a layer's activations (conv, relu and pool of block k share them)."""
     check_layers([layer])
@@ -204,7 +209,7 @@ class VGGFeatures(nn.Module):
     @property
     def min_side(self) -> int:
         """The smallest image side the network takes: each 2x2 pooling before the last layer halves it."""
-        return 2 ** sum(name.startswith("pool") for name in self.names)
+        return stride(self.names[-1])
 
     @staticmethod
     def _make(name: str, weights: VGGWeights, pooling: str, inplace: bool) -> nn.Module:
@@ -260,8 +265,7 @@ class VGGFeatures(nn.Module):
 
     def _conv_relu(self, name: str, x: torch.Tensor) -> torch.Tensor:
         conv: nn.Conv2d = self.net[name]  # type: ignore[assignment]
-        stride = 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[: LAYER_NAMES.index(name)])
-        return self._fused.apply(name, conv, x, stride)
+        return self._fused.apply(name, conv, x, stride(name))
 
     def _fusable(self, name: str, following: Sequence[str], until: str | None) -> bool:
         """A convolution whose own output nobody asked for, followed by its ReLU."""
