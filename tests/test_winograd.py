@@ -38,14 +38,20 @@ def test_a_layer_equals_direct_convolution(height: int, width: int, bias: bool, 
     assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
 
 
-def test_the_input_gradient_equals_autograd_of_direct_convolution() -> None:
-    x = _random(1, 32, 20, 28).contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("height, width, stride", [(20, 28, 1), (13, 10, 2), (6, 33, 8), (1, 7, 4)])
+def test_the_input_gradient_equals_autograd_of_direct_convolution(height: int, width: int, stride: int) -> None:
+    """Whole tiles and cropped ones, on a tile's grid (its crop starting at (26, 42) of the whole picture,
+    so a layer of `stride` has its 4x4 tiles start before the crop's first pixel)."""
+    x = _random(1, 32, height, width).contiguous(memory_format=torch.channels_last)
     weight, bias = _random(48, 32, 3, 3, seed=1) * 0.1, _random(48, seed=2) * 0.1
-    upstream = _random(1, 48, 20, 28, seed=3)
+    upstream = _random(1, 48, height, width, seed=3)
     direct_x = x.clone().requires_grad_(True)
     (F.relu(F.conv2d(direct_x, weight, bias, padding=1)) * upstream).sum().backward()
     ours_x = x.clone().requires_grad_(True)
-    (winograd.ConvReLU.apply(ours_x, winograd.transform_filters(weight), bias, 1) * upstream).sum().backward()
+    with winograd.origin(26, 42):
+        assert winograd.phase(stride) != (0, 0)
+        ours = winograd.ConvReLU.apply(ours_x, winograd.transform_filters(weight), bias, stride)
+        (ours * upstream).sum().backward()
     assert ours_x.grad is not None and direct_x.grad is not None
     assert (ours_x.grad - direct_x.grad).abs().max() <= 1e-4 * direct_x.grad.abs().max()
 

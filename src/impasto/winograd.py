@@ -98,19 +98,21 @@ def _output_1d(m: Views, out: Views, tmp: torch.Tensor) -> None:
     torch.add(m5, minus, out=out[3]).add_(minus2, alpha=8)
 
 
-def _tiles(x: torch.Tensor, phase: tuple[int, int]) -> torch.Tensor:
-    """(N, C, H, W) channels-last -> the 36 transformed tiles as (36, N * tiles, C), one matrix per point."""
+def _tiles(x: torch.Tensor, phase: tuple[int, int], reverse: bool = False) -> torch.Tensor:
+    """(N, C, H, W) channels-last -> the 36 transformed tiles as (36, N * tiles, C), one matrix per point;
+    with `reverse`, those of each tile reversed in both axes (read in reverse order, nothing copied)."""
     n, c, h, w = x.shape
     (py, px), (th, tw) = phase, _tile_counts(h, w, phase)
     # zero padding: 1 pixel for the convolution, the phase before, and up to whole tiles after
     pads = (0, 0, 1 + px, TILE * tw + 1 - w - px, 1 + py, TILE * th + 1 - h - py)
     padded = F.pad(x.permute(0, 2, 3, 1), pads)
     rows = x.new_empty(6, n, th, padded.shape[2], c)
-    _input_1d([padded[:, k : k + TILE * th : TILE] for k in range(6)], rows, x.new_empty(2, *rows.shape[1:]))
+    order = range(5, -1, -1) if reverse else range(6)
+    _input_1d([padded[:, k : k + TILE * th : TILE] for k in order], rows, x.new_empty(2, *rows.shape[1:]))
     tiles = x.new_empty(6, 6, n, th, tw, c)
     scratch = x.new_empty(2, n, th, tw, c)
     for i in range(6):
-        _input_1d([rows[i][:, :, k : k + TILE * tw : TILE] for k in range(6)], tiles[i], scratch)
+        _input_1d([rows[i][:, :, k : k + TILE * tw : TILE] for k in order], tiles[i], scratch)
     return tiles.view(36, n * th * tw, c)
 
 
@@ -118,18 +120,22 @@ def _tile_counts(h: int, w: int, phase: tuple[int, int]) -> tuple[int, int]:
     return -(-(h + phase[0]) // TILE), -(-(w + phase[1]) // TILE)
 
 
-def _untile(products: torch.Tensor, n: int, h: int, w: int, phase: tuple[int, int]) -> torch.Tensor:
-    """(36, N * tiles, C) products -> the (N, H, W, C) output (the inverse transform, cropped to H x W)."""
+def _untile(
+    products: torch.Tensor, n: int, h: int, w: int, phase: tuple[int, int], reverse: bool = False
+) -> torch.Tensor:
+    """(36, N * tiles, C) products -> the (N, H, W, C) output (the inverse transform, cropped to H x W);
+    with `reverse`, each 4x4 output tile is written reversed in both axes."""
     c = products.shape[2]
     (py, px), (th, tw) = phase, _tile_counts(h, w, phase)
     m = products.view(6, 6, n, th, tw, c)
     half = products.new_empty(TILE, 6, n, th, tw, c)
     scratch = products.new_empty(4, n, th, tw, c)
+    order = range(TILE - 1, -1, -1) if reverse else range(TILE)
     for j in range(6):
-        _output_1d([m[k, j] for k in range(6)], [half[r, j] for r in range(TILE)], scratch)
+        _output_1d([m[k, j] for k in range(6)], [half[r, j] for r in order], scratch)
     out = products.new_empty(n, th, TILE, tw, TILE, c)
     for r in range(TILE):
-        _output_1d([half[r, k] for k in range(6)], [out[:, :, r, :, col] for col in range(TILE)], scratch)
+        _output_1d([half[r, k] for k in range(6)], [out[:, :, r, :, col] for col in order], scratch)
     return out.view(n, TILE * th, TILE * tw, c)[:, py : py + h, px : px + w]
 
 
@@ -172,16 +178,15 @@ MIN_CHANNELS = 128
 def input_gradient(grad: torch.Tensor, filters: torch.Tensor, phase: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """The gradient to x of conv3x3(x, filters, phase=phase), given the gradient to its (pre-ReLU) output.
 
-    That is a convolution with the filters flipped in space and in and out swapped. Flipping the image
-    instead (a correlation of the reversed image with the same filters is the reversed correlation with the
-    flipped ones) needs no second set of transformed filters (they took 4x the network's weights), only
-    the same ones transposed, a view. The phase is mirrored too, so the tiles still fall on the whole
-    picture's grid.
+    That is a convolution with the filters flipped in space and in and out swapped. A tile's correlation
+    with flipped filters is the reversed correlation of the reversed tile with the filters themselves, so
+    each tile is read and written reversed (on the forward pass's own grid) and the products use the same
+    transformed filters, transposed (a view): no second filter set (4x the weights) and no flipped copies.
+    Returns a channels-last (N, C, H, W) tensor.
     """
-    h, w = grad.shape[-2:]
-    mirrored = ((-(h + phase[0])) % TILE, (-(w + phase[1])) % TILE)
-    flipped = grad.flip(2, 3).contiguous(memory_format=torch.channels_last)
-    return conv3x3(flipped, filters.transpose(1, 2), None, relu=False, phase=mirrored).flip(2, 3)
+    n, _, h, w = grad.shape
+    products = torch.bmm(_tiles(grad, phase, reverse=True), filters.transpose(1, 2))
+    return _untile(products, n, h, w, phase, reverse=True).contiguous().permute(0, 3, 1, 2)
 
 
 class ConvReLU(torch.autograd.Function):
