@@ -40,7 +40,8 @@ def build_video_parser() -> argparse.ArgumentParser:
         if action.dest == "output":
             action.help = "output video: .mp4 (H.264 + AAC) or .webm (VP9 + Opus)"
         if action.dest == "iterations":
-            action.help = "objective evaluations per scale for the first frame, coarse to fine (see --frame-iterations)"
+            # a still's help, its default included, said of the first frame
+            action.help = f"for the first frame (see --frame-iterations): {action.help}"
     g = p.add_argument_group("video")
     g.add_argument("--start", type=float, default=0.0, help="seconds into INPUT to start at")
     g.add_argument("--duration", type=float, default=None, help="seconds to paint (default: to the end)")
