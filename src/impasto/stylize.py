@@ -239,7 +239,7 @@ def _memory_plans(
         align=vgg.min_side,
         tile_size=cfg.tile_size,
         splits=splits,
-        network_bytes=vgg.winograd_filter_bytes() if runtime.device.type == "cpu" else 0,
+        network_bytes=vgg.winograd_filter_bytes(),
     )
     return [memory.plan_within(budgets, size, runtime.dtype, **options) for size in sizes]
 

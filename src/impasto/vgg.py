@@ -273,8 +273,10 @@ class VGGFeatures(nn.Module):
         return name.startswith("conv") and name not in self.layers and name != until and relu
 
     def winograd_filter_bytes(self) -> int:
-        """Bytes of the transformed Winograd filters this network keeps on a CPU (memory.plan counts them):
-        the fused layers', conv1_1 running alone (`_first_conv`)."""
+        """Bytes of the transformed Winograd filters this network keeps (memory.plan counts them): the fused
+        layers', conv1_1 running alone (`_first_conv`); none off the CPU, where nothing is fused (`resume`)."""
+        if self.net["conv1_1"].weight.device.type != "cpu":  # type: ignore[union-attr]
+            return 0
         convs = [self.net[name] for name in self.names[1:] if name.startswith("conv")]
         return self._fused.filter_bytes(convs)  # type: ignore[arg-type]
 

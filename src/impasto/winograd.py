@@ -140,18 +140,24 @@ def _untile(
 
 
 def conv3x3(
-    x: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor | None, relu: bool, phase: tuple[int, int] = (0, 0)
+    x: torch.Tensor,
+    filters: torch.Tensor,
+    bias: torch.Tensor | None,
+    relu: bool,
+    phase: tuple[int, int] = (0, 0),
+    reverse: bool = False,
 ) -> torch.Tensor:
     """A 3x3, padding 1 convolution (+ bias, + ReLU) of channels-last `x` with `transform_filters` output,
-    its tiles starting `phase` rows and columns before x's first pixel.
+    its tiles starting `phase` rows and columns before x's first pixel; with `reverse`, every tile read and
+    written reversed in both axes (`input_gradient`).
 
     Returns a channels-last (N, C, H, W) tensor, as oneDNN's convolution does.
     """
     n, _, h, w = x.shape
-    products = torch.bmm(_tiles(x, phase), filters)
+    products = torch.bmm(_tiles(x, phase, reverse), filters)
     if bias is not None:  # A^T's second column is all ones: the bias at point (1, 1) reaches all 16 pixels
         products[_BIAS_POINT].add_(bias)
-    out = _untile(products, n, h, w, phase).contiguous()
+    out = _untile(products, n, h, w, phase, reverse).contiguous()
     if relu:
         out.clamp_min_(0)
     return out.permute(0, 3, 1, 2)
@@ -182,11 +188,8 @@ def input_gradient(grad: torch.Tensor, filters: torch.Tensor, phase: tuple[int, 
     with flipped filters is the reversed correlation of the reversed tile with the filters themselves, so
     each tile is read and written reversed (on the forward pass's own grid) and the products use the same
     transformed filters, transposed (a view): no second filter set (4x the weights) and no flipped copies.
-    Returns a channels-last (N, C, H, W) tensor.
     """
-    n, _, h, w = grad.shape
-    products = torch.bmm(_tiles(grad, phase, reverse=True), filters.transpose(1, 2))
-    return _untile(products, n, h, w, phase, reverse=True).contiguous().permute(0, 3, 1, 2)
+    return conv3x3(grad, filters.transpose(1, 2), None, relu=False, phase=phase, reverse=True)
 
 
 class ConvReLU(torch.autograd.Function):
