@@ -198,10 +198,15 @@ def test_every_default_and_limit_in_the_nodes_is_the_configs(monkeypatch: pytest
     for refused in (least - multiple, least + multiple // 2):
         with pytest.raises(ImpastoError, match="tile size"):
             StyleConfig(tile_size=refused)
-    shares = re.search(r"\(1/(\d+) to 1/(\d+) of the RAM, 1/(\d+) of a GPU's\)", tiles["max_memory"][1]["tooltip"])
+    share = "(half|a third|a quarter|a sixth)"
+    shares = re.search(
+        rf"{share} of the free RAM for the whole picture or split tiles, {share} for tiles through the whole "
+        rf"network, {share} for a picture that cannot fit .*; {share} of a GPU's", tiles["max_memory"][1]["tooltip"]
+    )  # fmt: skip
     assert shares, tiles["max_memory"][1]["tooltip"]
+    parts = {"half": 2, "a third": 3, "a quarter": 4, "a sixth": 6}
     monkeypatch.setattr(memory, "available_bytes", lambda device: 600.0)
     cpu, gpu = (memory.budgets(None, torch.device(kind)) for kind in ("cpu", "cuda"))
-    assert [round(600 / b.bytes) for b in (cpu[0], cpu[1], gpu[0])] == [int(n) for n in shares.groups()]
+    assert [round(600 / b.bytes) for b in (*cpu, gpu[0])] == [parts[word] for word in shares.groups()]
     strength = STYLIZE.INPUT_TYPES()["required"]["strength"][1]
     assert f"{default('style_weight'):g} the default" in strength["tooltip"]

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
+from .. import memory
 from ..color import PRESERVE_COLOR
 from ..config import INITS, MAX_SEED, MAX_SIZE, MIN_SIZE, STYLE_WEIGHTS, default
 from ..errors import ImpastoError
-from ..memory import DEFAULT_SHARE, FRUGAL_SHARE
 from ..pyramid import schedule
 from .paint import paint_batch
 
@@ -28,10 +28,6 @@ def schedule_text(size: int) -> str:
     scales = schedule(size, default("min_size"), default("scales"), None)
     counts, sides = (", ".join(str(getattr(s, key)) for s in scales) for key in ("iterations", "longest"))
     return f"at {size} px {counts} (at {sides} px)"
-
-
-def _share(fraction: float) -> str:
-    return f"1/{round(1 / fraction)}"
 
 
 def _inputs(
@@ -119,10 +115,8 @@ class StylizePrint(_ImageNode):
                                   "tooltip": "Tiles of this many pixels (a multiple of 16, from 64); 0: as "
                                              "memory needs."}),
             "max_memory": ("FLOAT", {"default": default("max_memory") or 0.0, "min": 0.0, "max": 1024.0, "step": 0.5,
-                                     "tooltip": "Memory budget in GiB; 0: impasto's automatic budget, a share of "
-                                                f"the memory free at the start ({_share(FRUGAL_SHARE['cpu'])} to "
-                                                f"{_share(DEFAULT_SHARE['cpu'])} of the RAM, "
-                                                f"{_share(DEFAULT_SHARE['cuda'])} of a GPU's)."}),
+                                     "tooltip": "Memory budget in GiB; 0: impasto's automatic budget, from the "
+                                                f"memory free at the start: {memory.rule()}."}),
         }  # fmt: skip
         return _inputs(size, round(PRINT_INCHES * PRINT_DPI), tiles)
 
